@@ -1,0 +1,66 @@
+"""``locdiff``: the command line of LocDiff Studio.
+
+Subcommands are added by the components that own them (training, prediction and evaluation
+arrive with the model issue). ``locdiff selfcheck`` runs a headless check of the SHDD core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from locdiff_core import __version__
+
+
+def _selfcheck(args: argparse.Namespace) -> int:
+    import torch
+
+    from locdiff_core import shdd
+    from locdiff_core.geo import fibonacci_lattice, great_circle_km
+
+    lat, lon = fibonacci_lattice(args.points)
+    start = time.perf_counter()
+    e = shdd.encode(lat, lon, args.degree)
+    d_lat, d_lon, mass = shdd.decode(e)
+    elapsed = time.perf_counter() - start
+    err = great_circle_km(d_lat, d_lon, lat, lon)
+    ok = bool(torch.isfinite(e).all()) and float(err.max()) < 1.0
+    print(f"locdiff {__version__}  torch {torch.__version__}  cuda={torch.cuda.is_available()}")
+    print(
+        f"SHDD degree {args.degree}: encoded and decoded {args.points} points in "
+        f"{elapsed:.2f} s; worst round-trip error {float(err.max()) * 1000:.3f} m; "
+        f"smallest window mass {float(mass.min()):.4f}"
+    )
+    print("selfcheck " + ("passed" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="locdiff", description="LocDiff Studio command line: find where photos were taken."
+    )
+    parser.add_argument("--version", action="version", version=f"locdiff {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = sub.add_parser("selfcheck", help="headless check: SHDD encode/decode round trip")
+    check.add_argument("--degree", type=int, default=47, help="SHDD degree L (default 47)")
+    check.add_argument("--points", type=int, default=8, help="points to round-trip (default 8)")
+    check.set_defaults(func=_selfcheck)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except ValueError as exc:
+        print(f"locdiff {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
