@@ -100,6 +100,10 @@ def angle_between(u: Tensor, v: Tensor) -> Tensor:
 def great_circle_km(lat1, lon1, lat2, lon2) -> Tensor:
     """Great-circle distance in km between locations in degrees (broadcasts)."""
     lat1, lon1, lat2, lon2 = (as_float_tensor(t) for t in (lat1, lon1, lat2, lon2))
+    dtype = lat1.dtype
+    for t in (lon1, lat2, lon2):
+        dtype = torch.promote_types(dtype, t.dtype)
+    lat1, lon1, lat2, lon2 = (t.to(dtype) for t in (lat1, lon1, lat2, lon2))
     p1, p2 = torch.broadcast_tensors(latlon_to_xyz(lat1, lon1), latlon_to_xyz(lat2, lon2))
     return angle_between(p1, p2) * EARTH_RADIUS_KM
 

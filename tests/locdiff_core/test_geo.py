@@ -76,3 +76,13 @@ def test_tangent_frame_orthonormal_at_poles():
     for a, b in ((u, e1), (u, e2), (e1, e2)):
         assert torch.allclose((a * b).sum(-1), torch.zeros(3, dtype=torch.float64), atol=1e-15)
     assert torch.allclose(e1.norm(dim=-1), torch.ones(3, dtype=torch.float64))
+
+
+def test_great_circle_mixed_dtypes_promote():
+    d = geo.great_circle_km(
+        torch.tensor([1.0], dtype=torch.float64),
+        torch.tensor([2.0]),
+        torch.tensor(1.0),
+        torch.tensor(2.0, dtype=torch.float64),
+    )
+    assert d.dtype == torch.float64 and abs(d.item()) < 1e-9
