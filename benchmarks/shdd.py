@@ -91,7 +91,7 @@ def decode_table(device, sync, quick: bool) -> None:
     gap = great_circle_km(d_lat.cpu(), d_lon.cpu(), ref_lat, ref_lon)
     spacing = math.sqrt(4 * math.pi / n) * EARTH_RADIUS_KM
     print(f"\n## decode: batch of {B} at L={L}, window radius {radius:.1f} km (noisy inputs)")
-    print("| time (s) | s per item | vs exhaustive search: median km | max km | lattice spacing km |")
+    print("| time (s) | s per item | vs exhaustive: median km | max km | lattice spacing km |")
     print("|---|---|---|---|---|")
     print(
         f"| {t32:.3f} | {t32 / B:.4f} | {float(gap.median()):.2f} | {float(gap.max()):.2f} "
@@ -101,7 +101,7 @@ def decode_table(device, sync, quick: bool) -> None:
 
 def drift_table(device, quick: bool) -> None:
     print("\n## round trip and perturbation drift (noise variance 0.01; paper Table 6: 5.3 km)")
-    print("| L | points | round trip max (m) | drift mean (km) | drift median (km) | drift max (km) |")
+    print("| L | points | round trip max (m) | drift mean km | drift median km | drift max km |")
     print("|---|---|---|---|---|---|")
     for L in (15, 23, 31, 47, 100, 200):
         n = 4 if quick else (8 if L >= 100 else 16)

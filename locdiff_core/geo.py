@@ -108,14 +108,6 @@ def great_circle_km(lat1, lon1, lat2, lon2) -> Tensor:
     return angle_between(p1, p2) * EARTH_RADIUS_KM
 
 
-def km_to_rad(km: float) -> float:
-    return km / EARTH_RADIUS_KM
-
-
-def rad_to_km(rad):
-    return rad * EARTH_RADIUS_KM
-
-
 def fibonacci_lattice(n: int, *, dtype=torch.float64, device=None) -> tuple[Tensor, Tensor]:
     """``n`` nearly equal-area points on the sphere (lat, lon in degrees)."""
     if n < 1:
