@@ -34,6 +34,14 @@ def as_float_tensor(x, dtype: torch.dtype | None = None, device=None) -> Tensor:
     return t
 
 
+def promote(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """The tensors cast to their common floating dtype (float32 with float64 gives float64)."""
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return tuple(t.to(dtype) for t in tensors)
+
+
 def wrap_lon(lon_deg: Tensor) -> Tensor:
     """Longitude wrapped into ``[-180, 180)`` degrees."""
     return torch.remainder(lon_deg + 180.0, 360.0) - 180.0
@@ -47,9 +55,7 @@ def check_latlon(lat_deg, lon_deg, *, name: str = "points") -> tuple[Tensor, Ten
     """
     lat = as_float_tensor(lat_deg)
     lon = as_float_tensor(lon_deg, device=lat.device)
-    if lat.dtype != lon.dtype:
-        dtype = torch.promote_types(lat.dtype, lon.dtype)
-        lat, lon = lat.to(dtype), lon.to(dtype)
+    lat, lon = promote(lat, lon)
     if lat.dim() > 1 or lon.dim() > 1:
         raise ValueError(
             f"{name}: lat and lon must be scalars or 1-D tensors, got shapes "
@@ -100,10 +106,7 @@ def angle_between(u: Tensor, v: Tensor) -> Tensor:
 def great_circle_km(lat1, lon1, lat2, lon2) -> Tensor:
     """Great-circle distance in km between locations in degrees (broadcasts)."""
     lat1, lon1, lat2, lon2 = (as_float_tensor(t) for t in (lat1, lon1, lat2, lon2))
-    dtype = lat1.dtype
-    for t in (lon1, lat2, lon2):
-        dtype = torch.promote_types(dtype, t.dtype)
-    lat1, lon1, lat2, lon2 = (t.to(dtype) for t in (lat1, lon1, lat2, lon2))
+    lat1, lon1, lat2, lon2 = promote(lat1, lon1, lat2, lon2)
     p1, p2 = torch.broadcast_tensors(latlon_to_xyz(lat1, lon1), latlon_to_xyz(lat2, lon2))
     return angle_between(p1, p2) * EARTH_RADIUS_KM
 
