@@ -41,14 +41,15 @@ from locdiff_core.shdd.density import (
     cap_quadrature,
     check_coeffs,
     default_grid,
-    evaluate_points,
     find_peaks,
     grid_maxima,
     kernel_sigma_rad,
     log_partition,
+    suppress_nearby,
 )
 from locdiff_core.shdd.grid import disc_sums, evaluate_grid
 from locdiff_core.shdd.harmonics import encode
+from locdiff_core.shdd.local import LocalEvaluator
 
 _MEAN_SHIFT_ITERATIONS = 12
 _MEAN_SHIFT_TOL_RAD = 1e-9  # 6 mm
@@ -60,12 +61,13 @@ def default_radius_km(degree: int) -> float:
     return 3.0 * kernel_sigma_rad(degree) * EARTH_RADIUS_KM
 
 
-def _window(coeffs: Tensor, degree: int, centre: Tensor, radius: float, inner: Tensor, log_z):
-    """Mass and centre of mass of the window around each ``centre [K, 3]`` (float64)."""
+def _window(f: LocalEvaluator, rows: Tensor, centre: Tensor, radius: float, inner: Tensor, log_z):
+    """Mass and centre of mass of the window around ``centre [K, 3]`` for evaluator rows
+    ``rows`` (float64)."""
     K = centre.shape[0]
     rad = torch.full((K,), radius, dtype=torch.float64, device=centre.device)
     nodes, weight, _ = cap_quadrature(centre, rad, inner, radial_nodes=5, azimuth_nodes=24)
-    logq = evaluate_points(coeffs, nodes, degree) - log_z[:, None]
+    logq = f(nodes, rows) - log_z[:, None]
     mass_w = torch.exp(logq) * weight  # (K, P)
     mass = mass_w.sum(1)
     centroid = (mass_w[..., None] * nodes).sum(1)
@@ -141,14 +143,18 @@ def _decode_sphere(coeffs: Tensor, L: int, radius: float, num_candidates: int):
     best_estimate = best_estimate.scatter_reduce(0, item, estimate.nan_to_num(0.0), "amax")
     ok = torch.isfinite(estimate) & (estimate >= _RELATIVE_MASS_FLOOR * best_estimate[item])
     item, xyz, estimate, inner = item[ok], xyz[ok], estimate[ok], inner[ok]
-    chosen = _top_per_item(item, xyz, estimate, B, num_candidates, radius, grid.spacing_rad)
+    chosen = _top_per_item(item, xyz, estimate, num_candidates, radius, grid.spacing_rad)
     item, xyz, inner = item[chosen], xyz[chosen], inner[chosen]
-    # One exact window per candidate ranks them; only each row's winner is then moved.
-    mass, _ = _window(coeffs[item], L, xyz, radius, inner, log_z[item])
+    # One exact window per candidate ranks them; only each row's winner is then moved. All
+    # windows are evaluated on local expansions around the candidates.
+    reach = torch.full((item.numel(),), 2.0 * radius + grid.spacing_rad, dtype=torch.float64)
+    f = LocalEvaluator(coeffs[item], L, xyz, reach.to(dev))
+    rows = torch.arange(item.numel(), device=dev)
+    mass, _ = _window(f, rows, xyz, radius, inner, log_z[item])
     winner = torch.full((B,), -1, dtype=torch.long, device=dev)
     for k in torch.argsort(mass).tolist():  # ascending: the largest mass is written last
         winner[int(item[k])] = k
-    mass, centre = _mean_shift(coeffs, L, item[winner], xyz[winner], inner[winner], radius, log_z)
+    mass, centre = _mean_shift(f, winner, xyz[winner], inner[winner], radius, log_z)
     lat_out, lon_out = xyz_to_latlon(centre)
     return lat_out, lon_out, mass.clamp(0.0, 1.0)
 
@@ -157,33 +163,24 @@ def _nearest_node(xyz: Tensor, node_xyz: Tensor) -> Tensor:
     return (xyz @ node_xyz.t()).argmax(1)
 
 
-def _top_per_item(item, xyz, estimate, B, k, radius, spacing) -> Tensor:
+def _top_per_item(item, xyz, estimate, k, radius, spacing) -> Tensor:
     """Indices of the ``k`` best candidates per item after non-maximum suppression."""
     sep = max(min(radius, spacing), 1e-9)
-    chosen: list[int] = []
-    order = torch.argsort(estimate, descending=True).tolist()
-    count = [0] * B
-    for i in order:
-        b = int(item[i])
-        if count[b] >= k:
-            continue
-        if any(int(item[j]) == b and float(angle_between(xyz[i], xyz[j])) < sep for j in chosen):
-            continue
-        chosen.append(i)
-        count[b] += 1
-    return torch.tensor(chosen, dtype=torch.long, device=xyz.device)
+    separation = torch.full((item.numel(), item.numel()), sep, dtype=xyz.dtype, device=xyz.device)
+    return suppress_nearby(estimate, item, xyz, separation, per_item=k)
 
 
-def _mean_shift(coeffs, L, item, xyz, inner, radius, log_z):
-    """Move each window to its centre of mass until it stops; returns mass and centre."""
+def _mean_shift(f: LocalEvaluator, rows: Tensor, xyz, inner, radius, log_z):
+    """Move each window (evaluator row ``rows[b]``) to its centre of mass until it stops;
+    returns mass and centre."""
     centre = xyz.clone()
-    mass = torch.zeros(item.numel(), dtype=torch.float64, device=xyz.device)
-    active = torch.ones(item.numel(), dtype=torch.bool, device=xyz.device)
+    mass = torch.zeros(rows.numel(), dtype=torch.float64, device=xyz.device)
+    active = torch.ones(rows.numel(), dtype=torch.bool, device=xyz.device)
     for _ in range(_MEAN_SHIFT_ITERATIONS):
         idx = active.nonzero()[:, 0]
         if idx.numel() == 0:
             break
-        m, c = _window(coeffs[item[idx]], L, centre[idx], radius, inner[idx], log_z[item[idx]])
+        m, c = _window(f, rows[idx], centre[idx], radius, inner[idx], log_z[idx])
         mass[idx] = m
         norm = c.norm(dim=1, keepdim=True)
         target = torch.where(norm > 0, c / norm.clamp_min(1e-300), centre[idx])

@@ -25,11 +25,14 @@ from locdiff_core.geo import (
     exp_map,
     latlon_to_xyz,
     tangent_frame,
-    xyz_to_latlon,
 )
 from locdiff_core.shdd.grid import EquiangularGrid, evaluate_grid, evaluate_rings
 from locdiff_core.shdd.harmonics import degree_of, encode
+from locdiff_core.shdd.local import LocalEvaluator, evaluate_points
 
+#: Newton stops when its step is below this (6 cm on the Earth): finite-difference
+#: derivatives and the rounding of f leave the iterates circling at a few mm.
+_NEWTON_TOL_RAD = 1e-8
 #: Peaks whose log-density is this far below the maximum carry no measurable mass.
 _NEGLIGIBLE_LOG = 40.0
 
@@ -65,17 +68,6 @@ def kernel_sigma_rad(degree: int) -> float:
     return math.sqrt(16.0 * math.pi / (L * (L + 1) ** 2 * (L + 2)))
 
 
-# ----------------------------------------------------------------------------- point evaluation
-
-
-def evaluate_points(coeffs: Tensor, xyz: Tensor, degree: int) -> Tensor:
-    """``f`` of row ``k`` of ``coeffs [K, D]`` at its points ``xyz [K, P, 3]`` -> ``[K, P]``."""
-    K, P, _ = xyz.shape
-    lat, lon = xyz_to_latlon(xyz.reshape(-1, 3))
-    y_t = encode(lat.to(coeffs.dtype), lon.to(coeffs.dtype), degree).t()  # (D, K*P) contiguous
-    return torch.bmm(coeffs[:, None, :], y_t.reshape(-1, K, P).permute(1, 0, 2))[:, 0]
-
-
 # ----------------------------------------------------------------------------- peak refinement
 
 
@@ -95,9 +87,10 @@ def grid_maxima(f: Tensor, k: int) -> tuple[Tensor, Tensor]:
     Returns flat node indices and values, ``[B, k]`` each; missing ones have value ``-inf``.
     """
     B, _R, _C = f.shape
-    padded = torch.cat((f[..., -1:], f, f[..., :1]), dim=-1)
-    padded = torch.nn.functional.pad(padded, (0, 0, 1, 1), value=-math.inf)
-    pooled = torch.nn.functional.max_pool2d(padded[:, None], 3, stride=1)[:, 0]
+    # 3x3 maximum filter, separable (max_pool2d is slow for one float64 channel).
+    rows = torch.nn.functional.pad(f, (0, 0, 1, 1), value=-math.inf)
+    rows = torch.maximum(torch.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
+    pooled = torch.maximum(torch.maximum(rows.roll(1, -1), rows), rows.roll(-1, -1))
     score = torch.where(f >= pooled, f, torch.full_like(f, -math.inf)).reshape(B, -1)
     k = min(k, score.shape[1])
     value, index = score.topk(k, dim=1)
@@ -146,6 +139,9 @@ def refine_maxima(
     u = u / u.norm(dim=-1, keepdim=True)
     K = u.shape[0]
     opts = {"dtype": torch.float64, "device": u.device}
+    # Every stencil is evaluated on one local expansion around the start (exact fallback for a
+    # row that wanders off it).
+    local = LocalEvaluator(c64, degree, u, torch.full((K,), 6.0 * start_step, **opts))
     best_u = u.clone()
     best = torch.full((K,), -math.inf, **opts)
     hess = torch.zeros(K, 2, 2, **opts)
@@ -158,7 +154,7 @@ def refine_maxima(
             break
         ua = u[idx]
         e1, e2 = tangent_frame(ua)
-        v = evaluate_points(c64[idx], _stencil(ua, e1, e2, delta[idx]), degree)
+        v = local(_stencil(ua, e1, e2, delta[idx]), idx)
         grad, h = _quadratic_fit(v, delta[idx])
         better = v[:, 0] >= best[idx]
         # A step that lowered f is undone and the trust region shrinks.
@@ -181,7 +177,7 @@ def refine_maxima(
         step = torch.where(better[:, None], step, step * 0.0)
         moved = exp_map(base, e1b, e2b, step[:, 0], step[:, 1])
         u[idx] = moved / moved.norm(dim=1, keepdim=True)
-        done = better & (norm < 1e-11) | (trust[idx] < 1e-13)
+        done = (norm < _NEWTON_TOL_RAD) | (trust[idx] < 0.1 * _NEWTON_TOL_RAD)
         active[idx] = ~done
     eig = torch.linalg.eigvalsh(hess)
     sigma = torch.where(eig < 0, torch.rsqrt((-eig).clamp_min(1e-300)), math.inf)
@@ -290,18 +286,30 @@ def sharp_caps(peaks: Peaks, grid: EquiangularGrid) -> SharpCaps:
     radius = torch.maximum(12.0 * sig[:, 1].clamp(max=1.0), torch.full_like(sig[:, 1], 6.0 * h))
     radius = radius.clamp(max=0.5)
     item, centre, value = peaks.item[sharp], peaks.xyz[sharp], peaks.value[sharp]
-    order = torch.argsort(value, descending=True)
-    kept: list[int] = []
-    for i in order.tolist():
-        clash = any(
-            int(item[j]) == int(item[i])
-            and float(angle_between(centre[i], centre[j])) < float(radius[i] + radius[j])
-            for j in kept
-        )
-        if not clash:
-            kept.append(i)
-    sel = torch.tensor(sorted(kept), dtype=torch.long, device=centre.device)
+    sel = suppress_nearby(value, item, centre, radius[:, None] + radius[None, :])
+    sel = sel.sort().values
     return SharpCaps(item[sel], centre[sel], radius[sel], sig[sel], value[sel])
+
+
+def suppress_nearby(
+    score: Tensor, item: Tensor, xyz: Tensor, separation: Tensor, per_item: int | None = None
+) -> Tensor:
+    """Greedy non-maximum suppression: indices of the best-scoring points ``xyz [K, 3]``, each
+    farther than ``separation [K, K]`` (rad) from every better one kept for the same ``item``,
+    at most ``per_item`` per item."""
+    angle = angle_between(xyz[:, None], xyz[None, :])
+    close = ((angle < separation) & (item[:, None] == item[None, :])).tolist()
+    items = item.tolist()
+    kept: list[int] = []
+    count: dict[int, int] = {}
+    for i in torch.argsort(score, descending=True).tolist():
+        if per_item is not None and count.get(items[i], 0) >= per_item:
+            continue
+        if any(close[i][j] for j in kept):
+            continue
+        kept.append(i)
+        count[items[i]] = count.get(items[i], 0) + 1
+    return torch.tensor(kept, dtype=torch.long, device=xyz.device)
 
 
 def log_partition(
@@ -334,23 +342,31 @@ def log_partition(
         return torch.logsumexp(terms, dim=1).to(out_dtype)
     # Grid side of the partition of unity: remove what the caps integrate.
     lat, lon = grid.latlon(torch.float64, coeffs.device)
-    node_xyz = latlon_to_xyz(lat.reshape(-1), lon.reshape(-1))
-    taken = torch.zeros(B, node_xyz.shape[0], dtype=torch.float64, device=coeffs.device)
-    for k in range(caps.item.numel()):
-        gamma = angle_between(node_xyz, caps.centre[k][None])
-        taken[caps.item[k]] += cap_partition(gamma, caps.radius[k])
-    grid_log_share = torch.log1p(-taken.clamp(max=1.0)).to(coeffs.dtype)
+    node_xyz = latlon_to_xyz(lat, lon)  # (R, C, 3)
+    taken = torch.zeros(B, grid.num_lat, grid.num_lon, dtype=torch.float64, device=coeffs.device)
+    colat = torch.atan2(caps.centre[:, :2].norm(dim=1), caps.centre[:, 2])
+    h = grid.spacing_rad
+    first = ((colat - caps.radius) / h - 1).floor().clamp(min=0).long().tolist()
+    last = ((colat + caps.radius) / h + 1).ceil().clamp(max=grid.num_lat).long().tolist()
+    for k in range(caps.item.numel()):  # only the rings a cap reaches
+        rows = slice(first[k], last[k])
+        gamma = angle_between(node_xyz[rows], caps.centre[k][None, None])
+        taken[caps.item[k], rows] += cap_partition(gamma, caps.radius[k])
+    grid_log_share = torch.log1p(-taken.clamp(max=1.0)).reshape(B, -1).to(coeffs.dtype)
     terms = terms + grid_log_share
     # Cap side.
     nodes, weight, gamma = cap_quadrature(caps.centre, caps.radius, 0.5 * caps.sigma[:, 0])
     share = weight * cap_partition(gamma, caps.radius[:, None])
-    f_cap = evaluate_points(coeffs[caps.item], nodes, L)
+    f_cap = LocalEvaluator(coeffs[caps.item], L, caps.centre, caps.radius)(nodes)
     cap_terms = f_cap + torch.log(share).to(f_cap.dtype)
-    rows = []
-    for b in range(B):
-        mine = cap_terms[caps.item == b].reshape(-1)
-        rows.append(torch.logsumexp(torch.cat((terms[b], mine)), dim=0))
-    return torch.stack(rows).to(out_dtype)
+    # log of (grid sum + the sums of each row's caps), with one shift per row for stability.
+    grid_lse = torch.logsumexp(terms, dim=1)  # (B,)
+    cap_lse = torch.logsumexp(cap_terms, dim=1)  # (caps,)
+    shift = grid_lse.detach().scatter_reduce(0, caps.item, cap_lse.detach(), "amax")
+    total = torch.exp(grid_lse - shift).index_add(
+        0, caps.item, torch.exp(cap_lse - shift[caps.item])
+    )
+    return (shift + torch.log(total)).to(out_dtype)
 
 
 def _query_points(lat_deg, lon_deg, batch: int) -> tuple[Tensor, Tensor, bool]:

@@ -154,12 +154,10 @@ def disc_sums(values: Tensor, grid: EquiangularGrid, radius_rad: float) -> Tenso
     cols = torch.arange(C, device=values.device)
     cos_r = math.cos(radius_rad)
     for k in range(-span, span + 1):
-        rows = torch.arange(R, device=values.device)
-        src = rows + k
-        ok = (src >= 0) & (src < R)
-        rows, src = rows[ok], src[ok]
-        if rows.numel() == 0:
+        first, last = max(0, -k), min(R, R - k)  # rows whose ring ``row + k`` exists
+        if first >= last:
             continue
+        rows, src = slice(first, last), slice(first + k, last + k)
         ti, tj = colat[rows], colat[src]
         num = cos_r - torch.cos(ti) * torch.cos(tj)
         den = torch.sin(ti) * torch.sin(tj)
@@ -175,10 +173,10 @@ def disc_sums(values: Tensor, grid: EquiangularGrid, radius_rad: float) -> Tenso
         full = half >= math.pi
         lo = (cols[None, :] - n[:, None] + C).clamp(0, 3 * C)  # (r, C) in padded coords
         hi = (cols[None, :] + n[:, None] + C + 1).clamp(0, 3 * C)
-        seg = csum[:, src].gather(-1, hi.expand(B, -1, -1)) - csum[:, src].gather(
-            -1, lo.expand(B, -1, -1)
-        )
-        seg = torch.where((n >= 0)[None, :, None], seg, torch.zeros_like(seg))
-        seg = torch.where(full[None, :, None], values[:, src].sum(-1, keepdim=True), seg)
+        part = csum[:, src]
+        seg = part.gather(-1, hi.expand(B, -1, -1)) - part.gather(-1, lo.expand(B, -1, -1))
+        seg.mul_((n >= 0).to(seg.dtype)[None, :, None])
+        if bool(full.any()):
+            seg = torch.where(full[None, :, None], values[:, src].sum(-1, keepdim=True), seg)
         out[:, rows] += seg
     return out
