@@ -11,6 +11,7 @@ import sys
 import time
 
 from locdiff_core import __version__
+from trainer.eval_cli import add_eval_parser
 
 
 def _selfcheck(args: argparse.Namespace) -> int:
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--degree", type=int, default=47, help="SHDD degree L (default 47)")
     check.add_argument("--points", type=int, default=8, help="points to round-trip (default 8)")
     check.set_defaults(func=_selfcheck)
+    add_eval_parser(sub)
     return parser
 
 
