@@ -12,14 +12,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
+from locdiff_core.atomic_file import atomic_write
 from locdiff_core.diffusion import DiffusionConfig
 from locdiff_core.nn import CSUNet, CSUNetConfig
 
@@ -90,16 +90,9 @@ def save_checkpoint(path: str | os.PathLike, model: CSUNet, config: CheckpointCo
     target = checkpoint_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"locdiff_config": config.to_json()})
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    data = save(tensors, metadata={"locdiff_config": config.to_json()})
+    with atomic_write(target) as fh:
+        fh.write(data)
     return target
 
 

@@ -191,3 +191,19 @@ def encode(lat_deg, lon_deg, degree: int) -> Tensor:
     for i in range(0, N, chunk):
         _encode_chunk(lat[i : i + chunk], lon[i : i + chunk], degree, dtype, work[:, i : i + chunk])
     return work.t().to(out_dtype)
+
+
+def zonal_kernel(cos_angle: Tensor, degree: int) -> Tensor:
+    """``encode(p) . encode(u) = sum_l (2l+1)/(4 pi) P_l(cos angle)`` for ``l <= degree``.
+
+    The addition theorem gives the SHDD logit of a location's own encoding at any point from
+    the angle alone; the Legendre recurrence in ``l`` is stable for ``|x| <= 1``. Computed in
+    float64 and returned in float64 (shape of ``cos_angle``).
+    """
+    x = cos_angle.to(torch.float64).clamp(-1.0, 1.0)
+    prev, cur = torch.ones_like(x), x
+    total = torch.full_like(x, 1.0) + (3.0 * x if degree >= 1 else 0.0)
+    for l in range(1, degree):
+        prev, cur = cur, ((2 * l + 1) * x * cur - l * prev) / (l + 1)
+        total.add_(cur, alpha=2 * l + 3)
+    return total / (4.0 * math.pi)

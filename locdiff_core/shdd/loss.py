@@ -29,8 +29,9 @@ from locdiff_core.geo import (
     tangent_frame,
     uniform_points,
 )
-from locdiff_core.shdd.density import check_coeffs, evaluate_points, kernel_sigma_rad
-from locdiff_core.shdd.harmonics import encode
+from locdiff_core.shdd.density import check_coeffs, kernel_sigma_rad
+from locdiff_core.shdd.harmonics import encode, zonal_kernel
+from locdiff_core.shdd.local import LocalEvaluator
 
 
 class KLEstimator(enum.Enum):
@@ -121,24 +122,27 @@ def kl_loss(
     pred = pred_coeffs if pred_coeffs.dim() == 2 else pred_coeffs[None]
     dtype, dev = pred.dtype, pred.device
     a_lat, a_lon = uniform_points(num_anchors, device=dev, generator=generator)
-    y_uniform = encode(a_lat.to(dtype), a_lon.to(dtype), L)  # (M, D)
-    target = encode(lat.to(dtype), lon.to(dtype), L)  # (B, D)
-    pred_logits = pred @ y_uniform.t()  # (B, M)
-    target_logits = target @ y_uniform.t()
+    a_xyz = latlon_to_xyz(a_lat, a_lon)  # (M, 3) float64
+    t_xyz = latlon_to_xyz(lat, lon)  # (B, 3)
+    pred_logits = pred @ encode(a_lat.to(dtype), a_lon.to(dtype), L).t()  # (B, M)
+    # The target's logits depend on the angle alone (addition theorem): no encoding needed.
+    target_logits = zonal_kernel(t_xyz @ a_xyz.t(), L).to(dtype)
     log_w = None
     if estimator is KLEstimator.IMPORTANCE:
         if num_local < 1:
             raise ValueError(
                 f"num_local must be >= 1 for the importance estimator, got {num_local}"
             )
-        t_xyz = latlon_to_xyz(lat, lon)
         scale = kernel_sigma_rad(L)
         local = _local_anchors(t_xyz, num_local, scale, generator)  # (B, K, 3)
-        pred_logits = torch.cat((pred_logits, evaluate_points(pred, local.to(dtype), L)), 1)
-        target_logits = torch.cat((target_logits, evaluate_points(target, local.to(dtype), L)), 1)
-        a_xyz = torch.cat((latlon_to_xyz(a_lat, a_lon).expand(len(lat), -1, -1), local), 1)
+        reach = angle_between(local, t_xyz[:, None]).amax(1)
+        f_local = LocalEvaluator(pred, L, t_xyz.to(dtype), reach)(local.to(dtype))
+        pred_logits = torch.cat((pred_logits, f_local), 1)
+        t_local = zonal_kernel((local * t_xyz[:, None]).sum(-1), L).to(dtype)
+        target_logits = torch.cat((target_logits, t_local), 1)
+        a_all = torch.cat((a_xyz.expand(len(lat), -1, -1), local), 1)
         frac = num_anchors / (num_anchors + num_local)
-        log_w = (-_log_proposal(a_xyz, t_xyz, frac, scale)).to(dtype)
+        log_w = (-_log_proposal(a_all, t_xyz, frac, scale)).to(dtype)
     return _discrete_kl(pred_logits, target_logits, log_w, direction)
 
 
