@@ -26,7 +26,7 @@ from pathlib import Path
 import exifread
 
 from locdiff_core.photo import xmp
-from locdiff_core.photo.containers import read_jpeg_exif, read_webp_exif
+from locdiff_core.photo.containers import read_jpeg_exif, read_webp_exif, sniff
 from locdiff_core.photo.errors import (
     CancelledFn,
     FileResult,
@@ -174,6 +174,14 @@ def read_gps(path: Path | str) -> GpsFix | None:
     path = Path(path)
     if not path.exists():
         raise PhotoError(PhotoErrorKind.NOT_FOUND, path, "file not found")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if sniff(head) is None and head[4:8] != b"ftyp":
+        raise PhotoError(
+            PhotoErrorKind.NOT_AN_IMAGE,
+            path,
+            "not a JPEG, PNG, TIFF, WebP or HEIC file (damaged, or a wrong extension?)",
+        )
     problems: list[PhotoError] = []
     sidecar = xmp.find_sidecar(path)
     if sidecar is not None:

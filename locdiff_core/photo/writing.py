@@ -338,7 +338,8 @@ def undo_last_batch(journal_dir: Path | None = None) -> list[FileResult[str]]:
             results.append(FileResult(path, value=_undo_one(journal, entry)))
         except PhotoError as exc:
             results.append(FileResult(path, error=exc))
-            left.append(entry)
+            if exc.kind is not PhotoErrorKind.NOTHING_TO_UNDO:  # worth another try later
+                left.append(entry)
         except OSError as exc:
             results.append(FileResult(path, error=os_error(path, exc, "restoring it")))
             left.append(entry)
