@@ -46,7 +46,7 @@ class Journal:
 
     @property
     def index(self) -> Path:
-        return self.folder / "batch.json"
+        return self.folder / "batch.jsonl"
 
     def begin(self, action: str) -> None:
         """Forget the previous batch and start recording a new one."""
@@ -55,7 +55,7 @@ class Journal:
         (self.folder / "files").mkdir(parents=True)
         self._entries = []
         self._action = action
-        self._save()
+        self._rewrite()
 
     def record(self, path: Path, written_sha256: str, *, keep_copy: bool) -> None:
         """Note that ``path`` is about to be replaced by content hashing to ``written_sha256``;
@@ -66,33 +66,39 @@ class Journal:
             save_copy(path, self.folder / saved)
         elif path.exists():
             saved = ""  # existed, but no copy was kept
-        self._entries.append(JournalEntry(str(path), saved, written_sha256, keep_copy))
-        self._save()
+        entry = JournalEntry(str(path), saved, written_sha256, keep_copy)
+        self._entries.append(entry)
+        with open(self.index, "a", encoding="utf-8") as f:  # one line per file: O(1) a write
+            f.write(json.dumps(asdict(entry)) + "\n")
 
-    def _save(self) -> None:
-        doc = {
+    def _rewrite(self) -> None:
+        header = {
             "version": JOURNAL_VERSION,
             "action": self._action,
             "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "entries": [asdict(e) for e in self._entries],
         }
+        lines = [json.dumps(header)] + [json.dumps(asdict(e)) for e in self._entries]
         tmp = self.index.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=1))
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
         os.replace(tmp, self.index)
 
     def load(self) -> tuple[str, str, list[JournalEntry]] | None:
         """``(action, time, entries)`` of the recorded batch, or ``None`` when there is none."""
         if not self.index.exists():
             return None
-        doc = json.loads(self.index.read_text())
-        if doc.get("version") != JOURNAL_VERSION:
+        header, *rows = [
+            json.loads(line)
+            for line in self.index.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ] or [{}]
+        if header.get("version") != JOURNAL_VERSION:
             raise ValueError(
-                f"the undo journal {self.index} has format {doc.get('version')}, this version "
+                f"the undo journal {self.index} has format {header.get('version')}, this version "
                 f"reads {JOURNAL_VERSION}; delete {self.folder} to start afresh"
             )
-        self._action = doc["action"]
-        self._entries = [JournalEntry(**e) for e in doc["entries"]]
-        return doc["action"], doc["time"], list(self._entries)
+        self._action = header["action"]
+        self._entries = [JournalEntry(**row) for row in rows]
+        return header["action"], header["time"], list(self._entries)
 
     def keep_only(self, entries: list[JournalEntry]) -> None:
         """Rewrite the batch with the entries that could not be undone (or clear it)."""
@@ -100,4 +106,4 @@ class Journal:
             shutil.rmtree(self.folder, ignore_errors=True)
             return
         self._entries = entries
-        self._save()
+        self._rewrite()

@@ -50,12 +50,29 @@ def is_read_only(path: Path) -> bool:
     return not mode & stat.S_IWUSR or not os.access(path, os.W_OK)
 
 
-def replace_with(path: Path, temp: Path, *, keep_mtime: bool) -> None:
+def write_temp(beside: Path, data: bytes) -> Path:
+    """``data`` written and flushed to disk in a new temporary file next to ``beside``."""
+    temp = temp_path_for(beside)
+    try:
+        with open(temp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    return temp
+
+
+def replace_with(path: Path, temp: Path, *, keep_mtime: bool, synced: bool = False) -> None:
     """Move the finished ``temp`` over ``path`` atomically, keeping permission bits and, if
-    asked, the modification time. ``temp`` is removed if anything fails."""
+    asked, the modification time; ``synced`` says ``temp`` is already flushed to disk.
+    ``temp`` is removed if anything fails."""
     try:
         before = path.stat() if path.exists() else None
-        fsync_file(temp)
+        if not synced:
+            fsync_file(temp)
         if before is not None:
             os.chmod(temp, stat.S_IMODE(before.st_mode))
         os.replace(temp, path)
@@ -70,17 +87,7 @@ def replace_with(path: Path, temp: Path, *, keep_mtime: bool) -> None:
 
 def write_bytes_atomic(path: Path, data: bytes, *, keep_mtime: bool = False) -> None:
     """Replace (or create) ``path`` with ``data`` atomically."""
-    temp = temp_path_for(path)
-    try:
-        with open(temp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    replace_with(path, temp, keep_mtime=keep_mtime)
+    replace_with(path, write_temp(path, data), keep_mtime=keep_mtime, synced=True)
 
 
 def copy_atomic(src: Path, dst: Path) -> None:

@@ -43,7 +43,7 @@ from locdiff_core.photo.safe_io import (
     replace_with,
     sha256_of,
     temp_path_for,
-    write_bytes_atomic,
+    write_temp,
 )
 from locdiff_core.photo.tiff_gps import TiffError, plan_gps_edit
 
@@ -202,14 +202,18 @@ class _Writer:
             "not a JPEG, TIFF, PNG, WebP or HEIC file; install exiftool to write other formats",
         )
 
-    def _commit(self, path: Path, temp: Path, digest: str) -> Path | None:
+    def _commit(self, path: Path, temp: Path, digest: str, *, synced: bool) -> Path | None:
         """Back up, journal, then atomically move ``temp`` over ``path``."""
         backup = backup_path(path, self.config)
-        if backup is not None and not backup.exists():
-            backup.parent.mkdir(parents=True, exist_ok=True)
-            copy_atomic(path, backup)
-        self.journal.record(path, digest, keep_copy=backup is not None)
-        replace_with(path, temp, keep_mtime=self.config.keep_mtime)
+        try:
+            if backup is not None and not backup.exists():
+                backup.parent.mkdir(parents=True, exist_ok=True)
+                copy_atomic(path, backup)
+            self.journal.record(path, digest, keep_copy=backup is not None)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        replace_with(path, temp, keep_mtime=self.config.keep_mtime, synced=synced)
         return backup
 
     def _write_builtin(self, path: Path, container: Container) -> WriteOutcome:
@@ -222,9 +226,8 @@ class _Writer:
             ) from exc
         if new is None:
             return WriteOutcome(WriteMethod.UNCHANGED)
-        temp = temp_path_for(path)
-        write_bytes_atomic(temp, new)
-        backup = self._commit(path, temp, hashlib.sha256(new).hexdigest())
+        temp = write_temp(path, new)
+        backup = self._commit(path, temp, hashlib.sha256(new).hexdigest(), synced=True)
         return WriteOutcome(WriteMethod.BUILTIN, backup, path)
 
     def _edit_block(self, block: bytes) -> bytes | None:
@@ -241,7 +244,7 @@ class _Writer:
         )
         try:
             self.exiftool.write_copy(path, temp, args)
-            backup = self._commit(path, temp, sha256_of(temp))
+            backup = self._commit(path, temp, sha256_of(temp), synced=False)
         except et.ExiftoolError as exc:
             raise PhotoError(PhotoErrorKind.WRITE_FAILED, path, f"exiftool: {exc}") from exc
         finally:
@@ -260,10 +263,13 @@ class _Writer:
             new = xmp.updated_sidecar(old, self.position)
         except xmp.XmpGpsError as exc:
             raise PhotoError(PhotoErrorKind.CORRUPT, sidecar, str(exc)) from exc
-        temp = temp_path_for(sidecar)
-        write_bytes_atomic(temp, new)
-        self.journal.record(sidecar, hashlib.sha256(new).hexdigest(), keep_copy=True)
-        replace_with(sidecar, temp, keep_mtime=False)
+        temp = write_temp(sidecar, new)
+        try:
+            self.journal.record(sidecar, hashlib.sha256(new).hexdigest(), keep_copy=True)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        replace_with(sidecar, temp, keep_mtime=False, synced=True)
 
     def _sync_sidecar(self, path: Path, outcome: WriteOutcome) -> None:
         """An existing sidecar overrides the file's own GPS when read, so keep it in step."""
