@@ -1,7 +1,8 @@
 """``locdiff``: the command line of LocDiff Studio.
 
 Subcommands are added by the components that own them (training, prediction and evaluation
-arrive with the model issue). ``locdiff selfcheck`` runs a headless check of the SHDD core.
+arrive with the model issue). ``locdiff selfcheck`` runs a headless check of the SHDD core;
+``locdiff gps read|write|remove|undo`` (:mod:`trainer.gps_cli`) handles photo positions.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 
 from locdiff_core import __version__
 from trainer.eval_cli import add_eval_parser
+from trainer.gps_cli import add_gps_parser
 
 
 def _selfcheck(args: argparse.Namespace) -> int:
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--points", type=int, default=8, help="points to round-trip (default 8)")
     check.set_defaults(func=_selfcheck)
     add_eval_parser(sub)
+    add_gps_parser(sub)
     return parser
 
 
@@ -62,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"locdiff {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. the state folder cannot be written
+        print(f"locdiff {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"locdiff {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,0 +1,200 @@
+"""Opening photos: JPEG, PNG, TIFF, WebP and HEIC/HEIF as upright RGB images and thumbnails.
+
+HEIC/HEIF decoding comes from ``pillow-heif``. The EXIF orientation is applied, every mode
+(palette, alpha, 16-bit, CMYK) becomes 8-bit RGB, and a decoded-size cap turns Pillow's
+decompression-bomb guard into a :class:`~locdiff_core.photo.errors.PhotoError` of kind
+``TOO_LARGE``. Thumbnails of JPEGs use draft mode (the decoder's DCT scaling), which decodes a
+1/8-size image about ten times faster than a full decode.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from locdiff_core.photo.errors import (
+    CancelledFn,
+    FileResult,
+    PhotoError,
+    PhotoErrorKind,
+    ProgressFn,
+    os_error,
+    run_batch,
+)
+
+PHOTO_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".hif"}
+)
+_HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif"})
+_heif_state: dict[str, bool] = {}
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    """How photos are decoded.
+
+    ``max_pixels`` caps width x height before anything is decoded (default: twice Pillow's
+    ``MAX_IMAGE_PIXELS``, the size at which Pillow itself refuses a file, about 179 MP).
+    """
+
+    max_pixels: int = 2 * 89_478_485
+    thumbnail_px: int = 256
+
+    def __post_init__(self) -> None:
+        if self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be >= 1, got {self.max_pixels}")
+        if self.thumbnail_px < 1:
+            raise ValueError(f"thumbnail_px must be >= 1, got {self.thumbnail_px}")
+
+
+def heif_available() -> bool:
+    """Whether HEIC/HEIF files can be decoded (registers ``pillow-heif`` with Pillow once)."""
+    if "ok" not in _heif_state:
+        try:
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+            _heif_state["ok"] = True
+        except ImportError:
+            _heif_state["ok"] = False
+    return _heif_state["ok"]
+
+
+def is_photo_path(path: Path | str) -> bool:
+    """Whether ``path`` has the suffix of a format this module opens."""
+    return Path(path).suffix.lower() in PHOTO_SUFFIXES
+
+
+def _open(path: Path, config: ReadConfig) -> Image.Image:
+    if path.suffix.lower() in _HEIF_SUFFIXES and not heif_available():
+        raise PhotoError(
+            PhotoErrorKind.UNSUPPORTED,
+            path,
+            "HEIC/HEIF needs the pillow-heif package; install it with `pip install pillow-heif`",
+        )
+    heif_available()  # HEIF content can hide behind any suffix
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise PhotoError(
+            PhotoErrorKind.TOO_LARGE,
+            path,
+            f"image is too large to decode safely ({exc}); raise ReadConfig.max_pixels "
+            "if you trust this file",
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise PhotoError(
+            PhotoErrorKind.NOT_AN_IMAGE,
+            path,
+            "not an image in a known format (JPEG, PNG, TIFF, WebP, HEIC); "
+            "the file may be damaged or have the wrong extension",
+        ) from exc
+    except OSError as exc:
+        raise os_error(path, exc, "opening it") from exc
+    width, height = img.size
+    if width * height > config.max_pixels:
+        img.close()
+        raise PhotoError(
+            PhotoErrorKind.TOO_LARGE,
+            path,
+            f"{width} x {height} pixels is more than the limit of {config.max_pixels:,}; "
+            "raise ReadConfig.max_pixels if you trust this file",
+        )
+    return img
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB; transparent pixels are laid on white, high-bit-depth images scaled to 8 bits."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        img = img.convert("I").point(lambda v: v / 256).convert("L")
+    elif img.mode == "F":
+        img = img.point(lambda v: v * 255).convert("L")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        base = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(base, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def _decode(path: Path, img: Image.Image, draft_px: int | None) -> Image.Image:
+    try:
+        with img:
+            if draft_px is not None and img.format == "JPEG":
+                img.draft("RGB", (draft_px, draft_px))
+            img.load()
+            upright = ImageOps.exif_transpose(img)
+            return to_rgb(upright)
+    except Image.DecompressionBombError as exc:
+        raise PhotoError(PhotoErrorKind.TOO_LARGE, path, f"image is too large ({exc})") from exc
+    except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
+        raise PhotoError(
+            PhotoErrorKind.CORRUPT,
+            path,
+            f"the image data is damaged or truncated ({exc}); the photo cannot be decoded",
+        ) from exc
+
+
+def open_image(path: Path | str, config: ReadConfig = ReadConfig()) -> Image.Image:
+    """The photo at ``path`` decoded to an upright 8-bit RGB image (EXIF orientation applied).
+
+    Raises :class:`PhotoError` for a missing, unreadable, damaged, unknown or too large file.
+    """
+    path = Path(path)
+    return _decode(path, _open(path, config), draft_px=None)
+
+
+def thumbnail(
+    path: Path | str, size: int | None = None, config: ReadConfig = ReadConfig()
+) -> Image.Image:
+    """An upright RGB thumbnail that fits in ``size x size`` (default ``config.thumbnail_px``).
+
+    JPEGs are decoded in draft mode at the smallest DCT scale that still covers ``size``.
+    """
+    path = Path(path)
+    size = config.thumbnail_px if size is None else size
+    if size < 1:
+        raise ValueError(f"thumbnail size must be >= 1 pixel, got {size}")
+    img = _decode(path, _open(path, config), draft_px=size)
+    img.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return img
+
+
+def thumbnails(
+    paths: Iterable[Path | str],
+    size: int | None = None,
+    config: ReadConfig = ReadConfig(),
+    *,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+) -> list[FileResult[Image.Image]]:
+    """:func:`thumbnail` for every path; a bad file becomes an error result, never an exception."""
+    return run_batch(
+        paths, lambda p: thumbnail(p, size, config), progress=progress, cancelled=cancelled
+    )
+
+
+def find_photos(roots: Iterable[Path | str]) -> list[Path]:
+    """Photo files among ``roots`` (files are kept whatever their suffix; folders are searched
+    recursively for known suffixes), sorted, XMP sidecars and hidden files left out."""
+    found: list[Path] = []
+    for root in map(Path, roots):
+        if root.is_dir():
+            found.extend(
+                p
+                for p in sorted(root.rglob("*"))
+                if p.is_file() and is_photo_path(p) and not p.name.startswith(".")
+            )
+        else:
+            found.append(root)
+    return found
