@@ -14,6 +14,7 @@ import time
 from locdiff_core import __version__
 from trainer.eval_cli import add_eval_parser
 from trainer.gps_cli import add_gps_parser
+from trainer.model_cli import add_model_parsers
 
 
 def _selfcheck(args: argparse.Namespace) -> int:
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--degree", type=int, default=47, help="SHDD degree L (default 47)")
     check.add_argument("--points", type=int, default=8, help="points to round-trip (default 8)")
     check.set_defaults(func=_selfcheck)
+    add_model_parsers(sub)
     add_eval_parser(sub)
     add_gps_parser(sub)
     return parser

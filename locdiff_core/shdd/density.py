@@ -291,24 +291,31 @@ def sharp_caps(peaks: Peaks, grid: EquiangularGrid) -> SharpCaps:
     return SharpCaps(item[sel], centre[sel], radius[sel], sig[sel], value[sel])
 
 
+def _groups(item: Tensor) -> list[Tensor]:
+    """Indices of each distinct value of ``item``, in order of value."""
+    order = torch.argsort(item, stable=True)
+    counts = torch.unique_consecutive(item[order], return_counts=True)[1]
+    return list(torch.split(order, counts.tolist()))
+
+
 def suppress_nearby(
     score: Tensor, item: Tensor, xyz: Tensor, separation: Tensor, per_item: int | None = None
 ) -> Tensor:
     """Greedy non-maximum suppression: indices of the best-scoring points ``xyz [K, 3]``, each
     farther than ``separation [K, K]`` (rad) from every better one kept for the same ``item``,
     at most ``per_item`` per item."""
-    angle = angle_between(xyz[:, None], xyz[None, :])
-    close = ((angle < separation) & (item[:, None] == item[None, :])).tolist()
-    items = item.tolist()
     kept: list[int] = []
-    count: dict[int, int] = {}
-    for i in torch.argsort(score, descending=True).tolist():
-        if per_item is not None and count.get(items[i], 0) >= per_item:
-            continue
-        if any(close[i][j] for j in kept):
-            continue
-        kept.append(i)
-        count[items[i]] = count.get(items[i], 0) + 1
+    for group in _groups(item):  # one small distance matrix per item
+        angle = angle_between(xyz[group][:, None], xyz[group][None, :])
+        close = (angle < separation[group][:, group]).tolist()
+        members = group.tolist()
+        mine: list[int] = []
+        for i in torch.argsort(score[group], descending=True).tolist():
+            if per_item is not None and len(mine) >= per_item:
+                break
+            if not any(close[i][j] for j in mine):
+                mine.append(i)
+        kept += [members[i] for i in mine]
     return torch.tensor(kept, dtype=torch.long, device=xyz.device)
 
 
