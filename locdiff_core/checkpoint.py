@@ -80,9 +80,10 @@ class CheckpointConfig:
 
 
 def checkpoint_path(path: str | os.PathLike) -> Path:
-    """``path`` itself if it is a file, else ``path / checkpoint.safetensors`` (a run folder)."""
+    """``path`` itself if it names a ``.safetensors`` file, else ``path / checkpoint.safetensors``
+    (a run folder)."""
     p = Path(path)
-    return p / FILE_NAME if p.is_dir() else p
+    return p if p.suffix == ".safetensors" and not p.is_dir() else p / FILE_NAME
 
 
 def save_checkpoint(path: str | os.PathLike, model: CSUNet, config: CheckpointConfig) -> Path:

@@ -25,7 +25,9 @@ GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
 
 
 def as_float_tensor(x, dtype: torch.dtype | None = None, device=None) -> Tensor:
-    """``x`` as a floating tensor (float64 for Python numbers and integer arrays)."""
+    """``x`` as a floating tensor (float64 for Python numbers, lists and integer arrays)."""
+    if isinstance(x, int | float | list | tuple):
+        x = torch.as_tensor(x, dtype=torch.float64)
     t = torch.as_tensor(x, device=device)
     if dtype is not None:
         return t.to(dtype)

@@ -104,7 +104,9 @@ def summarize_samples(
         candidates.append(Candidate(float(m_lat), float(m_lon), float(members.sum()) / K))
         remaining &= ~members
     best = (candidates[0].lat, candidates[0].lon)
-    best_xyz = latlon_to_xyz(torch.tensor([best[0]]), torch.tensor([best[1]])).to(xyz)
+    best_xyz = latlon_to_xyz(
+        torch.tensor([best[0]], dtype=xyz.dtype), torch.tensor([best[1]], dtype=xyz.dtype)
+    )
     to_best = (angle_between(xyz, best_xyz) * EARTH_RADIUS_KM).numpy()
     r50, r90 = _nearest_rank_radius(to_best, 0.5), _nearest_rank_radius(to_best, 0.9)
     return best, (float(c_lat), float(c_lon)), tuple(candidates), r50, r90

@@ -189,7 +189,7 @@ def train(config: TrainConfig, writer: RunWriter | None = None) -> Path:
             loss.backward()
             optimizer.step()
             step += 1
-            window_loss += float(loss) * len(idx)
+            window_loss += float(loss.detach()) * len(idx)
             window_n += len(idx)
             if step % config.log_every == 0 or step == total:
                 now = time.perf_counter()
