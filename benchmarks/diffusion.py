@@ -117,7 +117,7 @@ def steps_table(seconds: float, quick: bool) -> None:
     print("| sampler | 25 km | 200 km | 750 km | 2500 km | median km |")
     print("|---|---|---|---|---|---|")
     task = SyntheticTask()
-    emb, lat, lon = task.sample(100 if quick else 400, seed=7)
+    emb, lat, lon = task.sample(100 if quick else 200, seed=7)
     with tempfile.TemporaryDirectory() as tmp:
         predictor = Predictor.from_checkpoint(train_on_task(Path(tmp), task, 15, seconds, **SMALL))
         results = {}
@@ -149,7 +149,7 @@ def ablation_table(seconds: float, quick: bool) -> None:
     print("| loss | 25 km | 200 km | 750 km | 2500 km | median km |")
     print("|---|---|---|---|---|---|")
     task = SyntheticTask()
-    emb, lat, lon = task.sample(100 if quick else 400, seed=7)
+    emb, lat, lon = task.sample(100 if quick else 200, seed=7)
     variants = {
         "SHDD-KL, uniform anchors (paper)": DiffusionConfig(kl_estimator=KLEstimator.UNIFORM),
         "SHDD-KL, importance anchors": DiffusionConfig(kl_estimator=KLEstimator.IMPORTANCE),

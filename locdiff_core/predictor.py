@@ -208,7 +208,7 @@ class Predictor:
     def _decode(self, coeffs: Tensor, radius_km: float | None) -> tuple[Tensor, Tensor]:
         lats, lons = [], []
         for i in range(0, coeffs.shape[0], _DECODE_CHUNK):
-            lat, lon, _ = shdd.decode(coeffs[i : i + _DECODE_CHUNK], radius_km)
+            lat, lon, _ = shdd.decode(coeffs[i : i + _DECODE_CHUNK], radius_km, with_mass=False)
             lats.append(lat.cpu())
             lons.append(lon.cpu())
         return torch.cat(lats), torch.cat(lons)

@@ -33,6 +33,8 @@ from locdiff_core.shdd.local import LocalEvaluator, evaluate_points
 #: Newton stops when its step is below this (6 cm on the Earth): finite-difference
 #: derivatives and the rounding of f leave the iterates circling at a few mm.
 _NEWTON_TOL_RAD = 1e-8
+#: Sharp peaks with less than e^-this of their row's mass get no cap of their own.
+_NEGLIGIBLE_MASS = 16.0
 #: Peaks whose log-density is this far below the maximum carry no measurable mass.
 _NEGLIGIBLE_LOG = 40.0
 
@@ -319,6 +321,23 @@ def suppress_nearby(
     return torch.tensor(kept, dtype=torch.long, device=xyz.device)
 
 
+def _drop_negligible(caps: SharpCaps, grid_lse: Tensor) -> SharpCaps:
+    """Caps whose peak holds a measurable share of its row's mass.
+
+    A peak's mass is about ``exp(value) 2 pi sigma_1 sigma_2``; one below ``e^-_NEGLIGIBLE_MASS``
+    of the row's largest (peak or grid) mass changes ``log Z`` by less than that, however badly
+    the grid integrates it.
+    """
+    log_mass = caps.value + torch.log(
+        2 * math.pi * caps.sigma[:, 0] * caps.sigma[:, 1].clamp(max=1.0)
+    )
+    ref = grid_lse.scatter_reduce(0, caps.item, log_mass, "amax")
+    keep = log_mass >= ref[caps.item] - _NEGLIGIBLE_MASS
+    return SharpCaps(
+        *(t[keep] for t in (caps.item, caps.centre, caps.radius, caps.sigma, caps.value))
+    )
+
+
 def log_partition(
     coeffs,
     *,
@@ -344,7 +363,7 @@ def log_partition(
     terms = (f_grid + logw).reshape(B, -1)
     if peaks is None:
         peaks = find_peaks(coeffs, L, grid, f_grid, per_item=4)
-    caps = sharp_caps(peaks, grid)
+    caps = _drop_negligible(sharp_caps(peaks, grid), torch.logsumexp(terms.detach(), dim=1))
     if caps.item.numel() == 0:
         return torch.logsumexp(terms, dim=1).to(out_dtype)
     # Grid side of the partition of unity: remove what the caps integrate.
