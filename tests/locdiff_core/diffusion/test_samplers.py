@@ -137,3 +137,27 @@ def test_eps_prediction_requires_mse():
 
     with pytest.raises(ValueError, match="noise prediction"):
         GaussianDiffusion(DiffusionConfig(prediction=Prediction.EPS, loss=LossKind.SHDD_KL))
+
+
+class DropAware(nn.Module):
+    """Predicts x0 = 1 with the condition and x0 = 0 without it."""
+
+    config = type("C", (), {"dim_latent": 2})()
+
+    def forward(self, x, t, cond, drop_cond=None):
+        keep = torch.ones(len(x), dtype=torch.bool) if drop_cond is None else ~drop_cond
+        return keep[:, None].to(x.dtype).expand(-1, 2)
+
+
+def test_classifier_free_guidance_extrapolates_from_unconditional_to_conditional(toy):
+    diffusion = toy[0]
+    for w in (1.0, 3.0):
+        x = sample(
+            DropAware(),
+            diffusion,
+            DDIMSampler(diffusion.alphas_cumprod),
+            torch.zeros(4, 1),
+            num_steps=1,
+            guidance_scale=w,
+        )
+        assert torch.allclose(x, torch.full((4, 2), w))  # x0_u + w (x0_c - x0_u) = w
