@@ -38,11 +38,12 @@ def atomic_write(path: str | os.PathLike, *, text: bool = False) -> Iterator[IO]
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_folder(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_folder(folder: Path) -> None:
-    # Not every platform lets a folder be opened (Windows does not); the rename is done anyway.
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries so a rename survives a crash (a no-op where folders cannot be
+    opened, e.g. Windows)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

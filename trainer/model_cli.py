@@ -66,7 +66,7 @@ def add_model_parsers(subparsers) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from locdiff_core.diffusion import DiffusionConfig, LossKind
     from locdiff_core.shdd import KLEstimator
-    from trainer.train import TrainConfig, train
+    from trainer.train import TrainConfig, TrainingDivergedError, train
 
     try:
         widths = tuple(int(w) for w in args.widths.split(",") if w.strip())
@@ -94,7 +94,11 @@ def run_train(args: argparse.Namespace) -> int:
         log_every=args.log_every,
         max_steps=args.max_steps,
     )
-    path = train(config)
+    try:
+        path = train(config)
+    except TrainingDivergedError as exc:
+        print(f"locdiff train: error: {exc}", file=sys.stderr)
+        return 1
     print(f"checkpoint: {path}")
     return 0
 

@@ -71,6 +71,10 @@ class TrainConfig:
         self.diffusion.validate()
 
 
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
 class RunWriter:
     """Everything a run writes besides the checkpoint; only the main process writes."""
 
@@ -120,7 +124,7 @@ def validate_model(
 
 def train(config: TrainConfig, writer: RunWriter | None = None) -> Path:
     """Train a model; returns the checkpoint path. Raises ``ValueError`` on bad input and
-    ``RuntimeError`` on a non-finite loss (the last good checkpoint is kept)."""
+    :class:`TrainingDivergedError` on a non-finite loss (the last good checkpoint is kept)."""
     config.validate()
     writer = writer or RunWriter(config.out)
     torch.manual_seed(config.seed)
@@ -182,7 +186,7 @@ def train(config: TrainConfig, writer: RunWriter | None = None) -> Path:
             loss = losses.mean()
             if not torch.isfinite(loss):
                 writer.log(f"step {step}: loss is {float(loss)}; stopping (last checkpoint kept)")
-                raise RuntimeError(
+                raise TrainingDivergedError(
                     f"non-finite training loss at step {step} (epoch {epoch}); try a lower --lr"
                 )
             optimizer.zero_grad(set_to_none=True)

@@ -16,6 +16,8 @@ import shutil
 import stat
 from pathlib import Path
 
+from locdiff_core.atomic_file import fsync_dir
+
 
 def temp_path_for(path: Path) -> Path:
     """A fresh hidden name in ``path``'s folder that keeps its suffix (exiftool needs it)."""
@@ -26,20 +28,6 @@ def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Flush a folder's entries (a no-op where folders cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
     finally:
         os.close(fd)
 

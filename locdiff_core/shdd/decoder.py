@@ -174,8 +174,7 @@ def _nearest_node(xyz: Tensor, node_xyz: Tensor) -> Tensor:
 def _top_per_item(item, xyz, estimate, k, radius, spacing) -> Tensor:
     """Indices of the ``k`` best candidates per item after non-maximum suppression."""
     sep = max(min(radius, spacing), 1e-9)
-    separation = torch.full((item.numel(), item.numel()), sep, dtype=xyz.dtype, device=xyz.device)
-    return suppress_nearby(estimate, item, xyz, separation, per_item=k)
+    return suppress_nearby(estimate, item, xyz, float(sep), per_item=k)
 
 
 def _mean_shift(f: LocalEvaluator, rows: Tensor, xyz, inner, radius, log_z):

@@ -301,15 +301,20 @@ def _groups(item: Tensor) -> list[Tensor]:
 
 
 def suppress_nearby(
-    score: Tensor, item: Tensor, xyz: Tensor, separation: Tensor, per_item: int | None = None
+    score: Tensor,
+    item: Tensor,
+    xyz: Tensor,
+    separation: Tensor | float,
+    per_item: int | None = None,
 ) -> Tensor:
     """Greedy non-maximum suppression: indices of the best-scoring points ``xyz [K, 3]``, each
-    farther than ``separation [K, K]`` (rad) from every better one kept for the same ``item``,
-    at most ``per_item`` per item."""
+    farther than ``separation`` (rad; one number or ``[K, K]``) from every better one kept for
+    the same ``item``, at most ``per_item`` per item."""
     kept: list[int] = []
     for group in _groups(item):  # one small distance matrix per item
         angle = angle_between(xyz[group][:, None], xyz[group][None, :])
-        close = (angle < separation[group][:, group]).tolist()
+        sep = separation if isinstance(separation, float) else separation[group][:, group]
+        close = (angle < sep).tolist()
         members = group.tolist()
         mine: list[int] = []
         for i in torch.argsort(score[group], descending=True).tolist():

@@ -175,7 +175,6 @@ class LocalEvaluator:
 
     def __init__(self, coeffs: Tensor, degree: int, centre: Tensor, reach: Tensor) -> None:
         self.coeffs, self.degree = coeffs, degree
-        self.centre = centre
         z_lo, z_hi = cap_band(centre.to(coeffs.dtype), reach.to(coeffs.dtype))
         self.band = band_expansion(coeffs, degree, z_lo, z_hi)
 
