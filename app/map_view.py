@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,6 +49,15 @@ DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 USER_AGENT = "LocDiffStudio/0.1 (desktop photo geolocation; QtWebEngine)"
 _LOCAL_SCHEMES = ("qrc", "data", "blob")
+# Runs a script with the global eval and returns [ok, value or message] as JSON text.
+_EVALUATE_JS = """(function () {
+  try {
+    const value = (0, eval)(%s);
+    return JSON.stringify([true, value === undefined ? null : value]);
+  } catch (e) {
+    return JSON.stringify([false, String(e)]);
+  }
+})()"""
 
 
 def leaflet_dir() -> Path:
@@ -94,12 +105,17 @@ class _RequestFilter(QWebEngineUrlRequestInterceptor):
     def __init__(self, parent: QObject) -> None:
         super().__init__(parent)
         self.folders = (str(WEB_DIR), str(leaflet_dir()))
-        self.tile_origin: tuple[str, str, int | None] | None = None
+        self.tile_origin: tuple[str, re.Pattern, int | None] | None = None
         self.blocked: list[str] = []  # for the log and the tests
 
     def set_tile_url(self, url: str) -> None:
+        if not url:
+            self.tile_origin = None
+            return
         parts = urlsplit(url)
-        self.tile_origin = (parts.scheme, parts.hostname, parts.port) if url else None
+        # "{s}" in the host is Leaflet's subdomain (a, b, c): any one label matches it.
+        host = re.escape(parts.hostname or "").replace(re.escape("{s}"), "[a-z0-9-]+")
+        self.tile_origin = (parts.scheme, re.compile(host + r"\Z"), parts.port)
 
     def allows(self, url: QUrl) -> bool:
         scheme = url.scheme()
@@ -109,8 +125,9 @@ class _RequestFilter(QWebEngineUrlRequestInterceptor):
             path = str(Path(url.toLocalFile()).resolve())
             return any(path == f or path.startswith(f + "/") for f in self.folders)
         if scheme in ("http", "https") and self.tile_origin is not None:
+            tile_scheme, tile_host, tile_port = self.tile_origin
             port = url.port() if url.port() != -1 else None
-            return (scheme, url.host(), port) == self.tile_origin
+            return scheme == tile_scheme and port == tile_port and bool(tile_host.match(url.host()))
         return False
 
     def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:  # noqa: N802 (Qt)
@@ -370,8 +387,24 @@ class MapView(QWidget):
             self._run(_js_call("fitTo", pts))
 
     def evaluate(self, js: str, callback: Callable[[object], None]) -> None:
-        """Run JavaScript in the page and pass its result to ``callback`` (queued until ready)."""
-        self._run(js, callback)
+        """Run JavaScript in the page and pass its result to ``callback`` (queued until ready).
+
+        The result goes through JSON, so objects arrive as dicts and lists (Qt's own conversion
+        hands PySide an empty string for them); ``js`` may be statements (the last one's value
+        counts). A script that throws, or whose value is not JSON (a Leaflet layer), logs a
+        warning and gives ``None``. An exception in ``callback`` goes to ``sys.excepthook``."""
+
+        def parse(text: object) -> None:
+            ok, value = json.loads(text) if isinstance(text, str) and text else (False, text)
+            if not ok:
+                log.warning("map page: evaluate(%.80r) failed: %s", js, value)
+                value = None
+            try:
+                callback(value)
+            except Exception:  # raised into Qt's callback, PySide would crash the process
+                sys.excepthook(*sys.exc_info())
+
+        self._run(_EVALUATE_JS % json.dumps(js), parse)
 
 
 def _demo() -> int:  # pragma: no cover - opens a window

@@ -1,20 +1,24 @@
 """The map page, driven as the main window drives it, with no network (tiles point at a closed
 port on 127.0.0.1). Needs QtWebEngine; skipped cleanly where it cannot start."""
 
+import io
 import json
 import socket
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
 pytest.importorskip("PySide6.QtWebEngineWidgets", reason="QtWebEngine cannot load here")
 
-from PySide6.QtCore import QPoint, Qt
+from PIL import Image
+from PySide6.QtCore import QObject, QPoint, Qt, QUrl
 from PySide6.QtTest import QTest
 
 from app import density_colors
-from app.map_view import MapView, check_tile_url
+from app.map_view import WEB_DIR, MapView, _RequestFilter, check_tile_url, leaflet_dir
 from app.pins import CandidatePin, PhotoPin, PinKind
 
 pytestmark = pytest.mark.display
@@ -58,9 +62,13 @@ def make_view(qtbot):
 
 def evaluate(qtbot, view: MapView, js: str):
     box = []
-    view.evaluate(f"JSON.stringify({js})", box.append)
+    view.evaluate(js, box.append)
     qtbot.waitUntil(lambda: bool(box), timeout=10000)
-    return json.loads(box[0])
+    return box[0]
+
+
+def _ignore(result) -> None:
+    pass
 
 
 def state(qtbot, view: MapView) -> dict:
@@ -86,13 +94,84 @@ def test_page_loads_offline_with_the_basemap_and_local_leaflet(qtbot, make_view)
 
 def test_the_page_may_fetch_only_its_files_and_the_tile_host(qtbot, make_view):
     view = make_view()
-    view.evaluate("new Image().src = 'http://127.0.0.2:9/elsewhere.png'; 1", lambda _: None)
+    view.evaluate("new Image().src = 'http://127.0.0.2:9/elsewhere.png'; 1", _ignore)
     qtbot.waitUntil(lambda: any("127.0.0.2" in u for u in view._filter.blocked), timeout=10000)
     assert not any("leaflet" in u or "map." in u for u in view._filter.blocked)
     view.set_tile_url("")  # offline basemap only
     assert state(qtbot, view)["tiles"] == "offline"
     with pytest.raises(ValueError, match=r"\{z\}"):
         view.set_tile_url("https://tiles.example.org/map.png")
+
+
+def test_request_filter_rules(qtbot):
+    parent = QObject()
+    rules = _RequestFilter(parent)
+    local = QUrl.fromLocalFile
+    assert rules.allows(local(str(WEB_DIR / "map.js")))
+    assert rules.allows(local(str(leaflet_dir() / "leaflet.js")))
+    assert not rules.allows(local(str(WEB_DIR.parent / "map_view.py")))
+    assert not rules.allows(local("/etc/passwd"))
+    assert rules.allows(QUrl("qrc:///qtwebchannel/qwebchannel.js"))
+    assert rules.allows(QUrl("data:image/png;base64,AAAA"))
+    tile = QUrl("https://b.tile.openstreetmap.org/3/4/2.png")
+    assert not rules.allows(tile)  # no tile URL: nothing remote
+    rules.set_tile_url("https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png")
+    assert rules.allows(tile)
+    assert not rules.allows(QUrl("https://b.tile.openstreetmap.org.evil.example/3/4/2.png"))
+    assert not rules.allows(QUrl("http://b.tile.openstreetmap.org/3/4/2.png"))
+    assert not rules.allows(QUrl("https://b.tile.openstreetmap.org:8443/3/4/2.png"))
+    assert not rules.allows(QUrl("https://unpkg.com/leaflet/dist/leaflet.js"))
+
+
+class _TileHandler(BaseHTTPRequestHandler):
+    png = b""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(self.png)))
+        self.end_headers()
+        self.wfile.write(self.png)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def tile_server():
+    """A tile server on the loopback address that answers every tile with solid magenta."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (256, 256), (255, 0, 255)).save(buffer, format="PNG")
+    handler = type("Handler", (_TileHandler,), {"png": buffer.getvalue()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_online_tiles_cover_the_basemap_when_reachable(qtbot, make_view, tile_server):
+    view = make_view(tile_url=tile_server)
+    qtbot.waitUntil(lambda: view.tiles_state() == "online", timeout=10000)
+    assert state(qtbot, view)["tiles"] == "online"
+    pacific = evaluate(qtbot, view, "locdiff.containerPoint(-15, -130)")
+    qtbot.waitUntil(
+        lambda: _near(_patch_median(view.grab().toImage(), pacific), (255, 0, 255)), timeout=10000
+    )
+
+
+def test_evaluate_returns_plain_data_or_none(qtbot, make_view):
+    view = make_view()
+    assert evaluate(qtbot, view, "({a: [1, 2.5, 'x'], b: {c: true}})") == {
+        "a": [1, 2.5, "x"],
+        "b": {"c": True},
+    }
+    assert evaluate(qtbot, view, "const q = 3; q * 2") == 6
+    assert evaluate(qtbot, view, "undefined") is None
+    assert evaluate(qtbot, view, "locdiff.map") is None  # a cyclic object: logged, not returned
+    assert evaluate(qtbot, view, "throw new Error('boom')") is None
 
 
 def test_state_reflects_what_was_pushed(qtbot, make_view):
@@ -169,8 +248,7 @@ def test_page_events_reach_the_signals(qtbot, make_view):
     view = make_view()
     view.set_photos(PINS)
     with qtbot.waitSignal(view.pinClicked, timeout=5000) as clicked:
-        # (void: a Leaflet object as the result would be serialised back, and it is huge)
-        view.evaluate(f"void locdiff.photoMarker({json.dumps(PINS[1].key)}).fire('click')", print)
+        view.evaluate(f"locdiff.photoMarker({json.dumps(PINS[1].key)}).fire('click'); 1", _ignore)
     assert clicked.args == [PINS[1].key]
 
     js = (
@@ -178,13 +256,13 @@ def test_page_events_reach_the_signals(qtbot, make_view):
         " m.setLatLng([-3.0667, 37.3556]); m.fire('dragend'); })()"
     )
     with qtbot.waitSignal(view.pinMoved, timeout=5000) as moved:
-        view.evaluate(js, print)
+        view.evaluate(js, _ignore)
     assert moved.args[0] == PINS[2].key
     assert moved.args[1:] == pytest.approx([-3.0667, 37.3556])
 
-    js = "void locdiff.map.fire('contextmenu', {latlng: L.latLng(48.8584, 2.2945 + 360),"
+    js = "locdiff.map.fire('contextmenu', {latlng: L.latLng(48.8584, 2.2945 + 360),"
     js += " containerPoint: L.point(100, 80)})"
-    view.evaluate(js, print)
+    view.evaluate(js, _ignore)
     qtbot.waitUntil(lambda: view.context_menu is not None, timeout=5000)
     actions = {a.text(): a for a in view.context_menu.actions()}
     with qtbot.waitSignal(view.locationRequested, timeout=5000) as requested:
