@@ -27,7 +27,7 @@ RAMP_COLORS = (
     (240, 120, 30),
     (252, 230, 80),
 )
-MIN_ALPHA = 0.3  # opacity of the faintest visible density (before the overlay's own opacity)
+ALPHA_POWER = 0.5  # opacity = level ** 0.5: fades in from the negligible floor, no hard edge
 DEFAULT_DECADES = 3.0  # densities below max / 10**3 are negligible (transparent)
 MAX_MERCATOR_LAT = math.degrees(math.atan(math.sinh(math.pi)))  # 85.0511..., Web Mercator's edge
 OVERLAY_BOUNDS = ((-MAX_MERCATOR_LAT, -180.0), (MAX_MERCATOR_LAT, 180.0))  # (south, west), (n, e)
@@ -71,14 +71,15 @@ def density_rgba(
 ) -> np.ndarray:
     """``(H, W, 4)`` uint8 RGBA of a density grid, same orientation as the grid.
 
-    Colour and opacity both rise with the density; cells below ``vmax / 10**decades`` are fully
-    transparent. ``log_scale=False`` maps the density linearly (peaks stand out more)."""
+    Colour and opacity both rise with the density (opacity smoothly from zero, so the overlay
+    has no hard edge); cells below ``vmax / 10**decades`` are fully transparent.
+    ``log_scale=False`` maps the density linearly (peaks stand out more)."""
     levels = density_levels(grid, log_scale=log_scale, decades=decades, vmax=vmax)
     shown = ~np.isnan(levels)
     t = np.where(shown, levels, 0.0)
     rgba = np.zeros((*levels.shape, 4), dtype=np.uint8)
     rgba[..., :3] = ramp_rgb(t)
-    alpha = np.rint(255.0 * (MIN_ALPHA + (1.0 - MIN_ALPHA) * t))
+    alpha = 1.0 + np.rint(254.0 * t**ALPHA_POWER)  # at least 1 where shown at all
     rgba[..., 3] = np.where(shown, alpha, 0).astype(np.uint8)
     return rgba
 

@@ -43,6 +43,7 @@
   let tileLayer = null;
   let tilesState = "offline";
   let lastTileLoad = 0;
+  let tileErrors = 0; // since the tile URL was set
 
   const photoLayer = L.layerGroup().addTo(map);
   const candidateLayer = L.layerGroup().addTo(map);
@@ -134,6 +135,7 @@
       if (tileLayer) map.removeLayer(tileLayer);
       tileLayer = null;
       lastTileLoad = 0;
+      tileErrors = 0;
       setTilesState("offline");
       if (!url) return;
       tileLayer = L.tileLayer(url, { maxZoom: 19, attribution: attribution, crossOrigin: false });
@@ -143,6 +145,7 @@
       });
       tileLayer.on("tileerror", function () {
         // A failed tile stays hidden (Leaflet shows only loaded tiles): the basemap shows through.
+        tileErrors += 1;
         if (Date.now() - lastTileLoad > OFFLINE_AFTER_MS) setTilesState("offline");
       });
       tileLayer.addTo(map);
@@ -236,6 +239,7 @@
       if (!url) return;
       densityLayer = L.imageOverlay(url, bounds, {
         pane: "density",
+        className: "density-layer",
         opacity: densityOpacity,
         interactive: false,
       }).addTo(map);
@@ -280,6 +284,7 @@
       density: densityLayer !== null,
       densityOpacity: densityOpacity,
       tiles: tilesState,
+      tileErrors: tileErrors,
       basemapFeatures: basemapFeatures,
       view: { lat: center.lat, lon: center.lng, zoom: map.getZoom() },
     };

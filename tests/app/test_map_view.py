@@ -84,8 +84,9 @@ PINS = [
 
 def test_page_loads_offline_with_the_basemap_and_local_leaflet(qtbot, make_view):
     view = make_view()
+    qtbot.waitUntil(lambda: state(qtbot, view)["tileErrors"] > 0, timeout=10000)
     s = state(qtbot, view)
-    assert s["tiles"] == "offline"
+    assert s["tiles"] == "offline" and view.tiles_state() == "offline"
     assert s["basemapFeatures"] > 100
     assert evaluate(qtbot, view, "L.version") == "1.9.3"  # from XStatic-Leaflet, not a CDN
     attribution = "document.querySelector('.leaflet-control-attribution').textContent"
