@@ -21,7 +21,7 @@ from safetensors.torch import save
 
 from locdiff_core.atomic_file import atomic_write
 from locdiff_core.diffusion import DiffusionConfig
-from locdiff_core.image_encoder import require_same_encoder
+from locdiff_core.encoder_identity import require_same_encoder
 from locdiff_core.nn import CSUNet, CSUNetConfig
 
 FORMAT = "locdiff-checkpoint"

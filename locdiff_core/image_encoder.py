@@ -8,41 +8,40 @@ An encoder is an open_clip architecture (a built-in name such as ``ViT-L-14``, t
 ``ViT-B-32``, a light option; or the path of an open_clip model-config JSON) with weights: a
 pretrained tag (``openai``) or a local file (safetensors, or a torch state dict read with
 ``weights_only``). :attr:`ImageEncoder.identity` names it; datasets and checkpoints carry that
-identity so a checkpoint refuses embeddings from another encoder (:func:`encoder_mismatch`).
+identity so a checkpoint refuses embeddings from another encoder
+(:mod:`locdiff_core.encoder_identity`).
 
-Weights are looked for offline, in this order (:func:`find_weights`):
-
-1. ``EncoderConfig.weights`` when given (and nowhere else);
-2. LocDiff's download folder: ``cache_dir``, else ``$LOCDIFF_CACHE_DIR``, else the per-user cache
-   folder, then ``<Hugging Face repo id>/<file name>`` (where :func:`download_weights` writes);
-3. the Hugging Face cache (``cache_dir`` when given, else ``$HF_HUB_CACHE``), where open_clip
-   itself downloads;
-4. open_clip's URL cache (``cache_dir``, else ``~/.cache/clip``) for tags with a direct URL.
-
-Nothing is downloaded unless asked for (``download=True``, ``locdiff ... --download``).
+Weights are looked for offline (:func:`find_weights`): ``EncoderConfig.weights`` when given,
+else LocDiff's download folder, the Hugging Face cache and open_clip's URL cache
+(:mod:`locdiff_core.encoder_weights`). Nothing is downloaded unless asked for
+(``download=True``, ``locdiff ... --download``).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 import torch
 from PIL import Image, ImageOps
 
-from locdiff_core.download import DownloadError, download_file, hf_file_url, sha256_file
+from locdiff_core.download import sha256_file
+from locdiff_core.encoder_identity import describe_encoder, require_same_encoder
+from locdiff_core.encoder_weights import (
+    WeightsNotFoundError,
+    download_tag_weights,
+    existing_weights,
+    look_for_weights,
+    not_found,
+)
 from locdiff_core.photo.errors import PhotoError, PhotoErrorKind, call_for_file
 from locdiff_core.photo.reading import open_image, to_rgb
 
-CACHE_ENV = "LOCDIFF_CACHE_DIR"
-_IDENTITY_KEYS = ("name", "pretrained", "dim", "config", "preprocess", "weights_sha256", "seed")
 _OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 _CHUNK = 64  # images preprocessed and embedded together by embed_images
@@ -74,11 +73,6 @@ class EncoderConfig:
         resolve_device(self.device)
 
 
-class WeightsNotFoundError(FileNotFoundError):
-    """No weights on this computer; the message names the model, where it looked, and the
-    command that downloads them."""
-
-
 def is_config_file(model: str) -> bool:
     """Whether ``model`` names a model-config JSON file rather than a built-in architecture."""
     return model.lower().endswith(".json")
@@ -95,12 +89,6 @@ def resolve_device(device: str) -> torch.device:
             raise ValueError(f"--device {device}: torch sees no CUDA device; use cpu or auto")
         return torch.device(device)
     raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda[:N]")
-
-
-def default_cache_dir() -> Path:
-    """Where downloaded weights go: ``$LOCDIFF_CACHE_DIR``, else the per-user cache folder."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path(platformdirs.user_cache_dir("locdiff")) / "weights"
 
 
 def _open_clip():
@@ -187,60 +175,6 @@ def _preprocess(model_cfg: dict, overrides: dict) -> dict:
     return json.loads(json.dumps(out))  # tuples become lists: the form it has after a round trip
 
 
-# --- identities ----------------------------------------------------------------------------
-
-
-def describe_encoder(identity: dict) -> str:
-    """A short human name, e.g. ``ViT-L-14 / openai (dim 768)``."""
-    name = identity.get("name", "?")
-    if identity.get("config") is not None:
-        name = f"custom model {name}"
-    if identity.get("pretrained"):
-        what = f"{name} / {identity['pretrained']}"
-    elif identity.get("weights_sha256"):
-        what = f"{name} with weights sha256 {str(identity['weights_sha256'])[:12]}"
-    elif identity.get("seed") is not None:
-        what = f"{name} with random weights (seed {identity['seed']})"
-    else:
-        what = f"{name} with unrecorded weights"
-    return f"{what} (dim {identity.get('dim', '?')})"
-
-
-def encoder_mismatch(expected: dict, actual: dict) -> str | None:
-    """Why embeddings by ``actual`` cannot stand in for ``expected``'s, or ``None`` if they can.
-
-    Encoders are the same when architecture (name, custom config), preprocessing, dimension and
-    weights (pretrained tag, or the weights file's sha256 when there is no tag) all agree.
-    """
-    reasons = {
-        "name": "another architecture",
-        "config": "another architecture config",
-        "dim": "another embedding width",
-        "preprocess": "other preprocessing",
-        "pretrained": "other pretrained weights",
-        "weights_sha256": "another weights file",
-        "seed": "other random weights",
-    }
-    for key in _IDENTITY_KEYS:
-        if expected.get(key) != actual.get(key):
-            return reasons[key]
-    return None
-
-
-def require_same_encoder(expected: dict, actual: dict, message: str) -> None:
-    """Raise ``ValueError(message)`` when the encoders differ; ``{expected}``, ``{actual}`` and
-    ``{problem}`` in ``message`` are filled with their descriptions and the difference."""
-    problem = encoder_mismatch(expected, actual)
-    if problem is not None:
-        raise ValueError(
-            message.format(
-                expected=describe_encoder(expected),
-                actual=describe_encoder(actual),
-                problem=problem,
-            )
-        )
-
-
 def _identity(arch: _Architecture, pretrained: str | None, weights: Path | None) -> dict:
     identity: dict = {"name": arch.name, "pretrained": pretrained, "dim": arch.dim}
     if pretrained is None and weights is not None:
@@ -251,83 +185,19 @@ def _identity(arch: _Architecture, pretrained: str | None, weights: Path | None)
     return identity
 
 
-# --- finding and downloading weights -------------------------------------------------------
-
-
-def _hf_files(tag_cfg: dict) -> tuple[str, list[str]] | None:
-    """The tag's Hugging Face repo id and its candidate file names, safetensors first."""
-    hub = tag_cfg.get("hf_hub")
-    if not hub:
-        return None
-    repo, _, filename = hub.strip().rpartition("/")
-    if not filename:
-        return repo, ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
-    if filename.endswith((".bin", ".pth")):
-        return repo, [filename[:-4] + ".safetensors", filename]
-    return repo, [filename]
-
-
-def _look_for_weights(config: EncoderConfig, arch: _Architecture) -> tuple[Path | None, list[str]]:
-    """The first weights file found for a tag, and the places looked in (for messages)."""
-    places: list[str] = []
-    hf = _hf_files(arch.tag_cfg)
-    if hf is not None:
-        repo, names = hf
-        folder = (config.cache_dir or default_cache_dir()) / repo
-        for name in names:
-            if (folder / name).is_file():
-                return folder / name, places
-        places.append(f"{folder} ({', '.join(names)})")
-        try:
-            from huggingface_hub import try_to_load_from_cache
-            from huggingface_hub.constants import HF_HUB_CACHE
-        except ImportError:
-            places.append("the Hugging Face cache (huggingface_hub is not installed)")
-        else:
-            for name in names:
-                hit = try_to_load_from_cache(repo, name, cache_dir=config.cache_dir)
-                if isinstance(hit, str):
-                    return Path(hit), places
-            places.append(f"the Hugging Face cache {config.cache_dir or HF_HUB_CACHE} ({repo})")
-    url = arch.tag_cfg.get("url")
-    if url:
-        folder = config.cache_dir or Path("~/.cache/clip").expanduser()
-        path = folder / os.path.basename(url)
-        if path.is_file():
-            return path, places
-        places.append(f"open_clip's download folder {folder} ({path.name})")
-    return None, places
-
-
-def download_command(config: EncoderConfig) -> str:
-    """The command line that downloads the weights of ``config``."""
-    cmd = f"locdiff download-encoder --model {config.model} --pretrained {config.pretrained}"
-    return cmd + (f" --cache-dir {config.cache_dir}" if config.cache_dir else "")
-
-
-def _existing_weights(path: Path, model: str) -> Path:
-    if not Path(path).is_file():
-        raise WeightsNotFoundError(
-            f"{path}: weights file of encoder {model} not found; check the path of the weights"
-        )
-    return Path(path)
+# --- finding and downloading weights (locdiff_core.encoder_weights) ---------------------
 
 
 def find_weights(config: EncoderConfig) -> Path:
     """The local weights file of ``config``; raises :class:`WeightsNotFoundError` without one."""
     config.validate()
     if config.weights is not None:
-        return _existing_weights(config.weights, config.model)
+        return existing_weights(config.weights, config.model)
     arch = _architecture(config.model, config.pretrained)
-    found, places = _look_for_weights(config, arch)
-    if found is not None:
-        return found
-    where = "".join(f"\n  - {p}" for p in places)
-    raise WeightsNotFoundError(
-        f"no weights for encoder {config.model} (pretrained {config.pretrained!r}) on this "
-        f"computer; looked in:{where}\ndownload them once (needs the internet) with:\n"
-        f"  {download_command(config)}\nor add --download to locdiff embed / locdiff eval"
-    )
+    found, places = look_for_weights(arch.tag_cfg, config.cache_dir)
+    if found is None:
+        raise not_found(config.model, config.pretrained, config.cache_dir, places)
+    return found
 
 
 def download_weights(
@@ -342,20 +212,7 @@ def download_weights(
     if config.weights is not None or config.pretrained is None:
         raise ValueError("only the weights of a pretrained tag can be downloaded")
     arch = _architecture(config.model, config.pretrained)
-    hf = _hf_files(arch.tag_cfg)
-    if hf is None:
-        raise ValueError(f"{config.model} / {config.pretrained}: open_clip names no Hub source")
-    repo, names = hf
-    folder = (config.cache_dir or default_cache_dir()) / repo
-    for name in names:
-        try:
-            return download_file(
-                hf_file_url(repo, name, endpoint), folder / name, progress=progress
-            )
-        except DownloadError as exc:
-            if exc.status != 404:
-                raise
-    raise DownloadError(f"{hf_file_url(repo, '', endpoint)}: holds none of {', '.join(names)}")
+    return download_tag_weights(arch.tag_cfg, config.cache_dir, progress, endpoint)
 
 
 # --- building the image tower --------------------------------------------------------------
@@ -480,7 +337,7 @@ class ImageEncoder:
         if identity.get("config") is not None:
             raw = {"model_cfg": identity["config"], "preprocess_cfg": identity.get("preprocess")}
             arch = _custom_architecture(name, raw, "the checkpoint's encoder identity")
-            path = _existing_weights(weights, name)
+            path = existing_weights(weights, name)
             tower = _load_tower(arch, path)
             encoder = cls(
                 tower, arch.preprocess, _identity(arch, None, path), resolve_device(device)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from locdiff_core.atomic_file import atomic_write, fsync_dir
-from locdiff_core.image_encoder import require_same_encoder
+from locdiff_core.encoder_identity import require_same_encoder
 from trainer.data import load_embeddings, save_embeddings
 
 MANIFEST = "manifest.jsonl"

@@ -13,13 +13,12 @@ from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 from safetensors.torch import save_file
 
+from locdiff_core.encoder_identity import describe_encoder, encoder_mismatch
 from locdiff_core.image_encoder import (
     EncoderConfig,
     ImageEncoder,
     WeightsNotFoundError,
     _architecture,
-    describe_encoder,
-    encoder_mismatch,
     find_weights,
 )
 from locdiff_core.photo.errors import PhotoError, PhotoErrorKind
