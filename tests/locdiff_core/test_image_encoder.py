@@ -1,6 +1,7 @@
 """The image encoder on a tiny open_clip ViT with random weights: the real code path (config,
 weights file, image tower, preprocessing, batching, DataLoader workers), no download."""
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -249,3 +250,11 @@ def test_weights_in_the_hugging_face_cache_are_found(tmp_path):
     ours.parent.mkdir(parents=True)
     shutil.copyfile(snapshot / "open_clip_model.safetensors", ours)
     assert find_weights(config) == ours  # LocDiff's own download folder comes first
+
+
+@pytest.mark.gpu
+def test_cuda_embeddings_match_the_cpu(tiny_encoder, encoder):
+    gpu = ImageEncoder.load(dataclasses.replace(tiny_encoder, device="cuda"))
+    assert gpu.device.type == "cuda"
+    images = [scene(seed=i) for i in range(4)]
+    np.testing.assert_allclose(gpu.embed_images(images), encoder.embed_images(images), atol=1e-4)

@@ -2,6 +2,7 @@
 GPS) or a location CSV becomes shards and a manifest; interrupted runs resume."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -239,3 +240,61 @@ def test_the_command_prints_a_summary(tmp_path, photos, tiny_encoder, capsys):
     assert "this run: nothing new; 8 already recorded" in capsys.readouterr().out
     assert cli.main(["embed", "--csv", "x.csv", "--out", str(out)]) == 2
     assert "--csv needs --images ROOT" in capsys.readouterr().err
+
+
+def test_embed_downloads_missing_weights_only_when_asked(tmp_path, hub, monkeypatch, tiny_encoder):
+    """The whole path of a pretrained tag: offline refusal, --download, loading, the identity.
+    The tiny model is registered as an open_clip architecture with a tag served by ``hub``."""
+    import open_clip
+    import open_clip.factory
+
+    config = json.loads(Path(tiny_encoder.model).read_text())
+    monkeypatch.setitem(open_clip.factory._MODEL_CONFIGS, "tiny-vit", config)
+    tags = {"tiny": {"hf_hub": "test/tiny-vit/", "mean": (0.5,) * 3, "std": (0.5,) * 3}}
+    monkeypatch.setitem(open_clip.pretrained._PRETRAINED, "tiny-vit", tags)
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    hub.files["test/tiny-vit/open_clip_model.safetensors"] = tiny_encoder.weights.read_bytes()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (40, 30), (200, 120, 40)).save(photos / "a.jpg")
+    journal = WriteConfig(backup=BackupMode.NONE, journal_dir=tmp_path / "journal")
+    assert write_gps([photos / "a.jpg"], 43.46, 11.88, config=journal)[0].ok
+    cache, out = tmp_path / "cache", tmp_path / "ds"
+    args = [
+        "embed",
+        "--photos",
+        str(photos),
+        "--out",
+        str(out),
+        "--model",
+        "tiny-vit",
+        "--pretrained",
+        "tiny",
+        "--cache-dir",
+        str(cache),
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+    ]
+    assert cli.main(args) == 1 and hub.requests == []  # offline: a message, no network
+    assert cli.main([*args, "--download"]) == 0
+    assert (cache / "test" / "tiny-vit" / "open_clip_model.safetensors").is_file()
+    data = load_embeddings(out)
+    assert data.encoder == {"name": "tiny-vit", "pretrained": "tiny", "dim": 32}
+    assert abs(float(np.linalg.norm(data.embedding[0])) - 1.0) < 1e-6
+    assert (
+        cli.main(
+            [
+                "download-encoder",
+                "--model",
+                "tiny-vit",
+                "--pretrained",
+                "tiny",
+                "--cache-dir",
+                str(cache),
+            ]
+        )
+        == 0
+    )  # already here: nothing fetched again
+    assert len(hub.requests) == 2  # the redirect and the file, once
