@@ -212,23 +212,14 @@ def test_csv_headers_are_matched_loosely(tmp_path):
     ]
 
 
+def embed_args(photos, out, *options) -> list[str]:
+    return ["embed", "--photos", str(photos), "--out", str(out), "--device", "cpu", *options]
+
+
 def test_the_command_prints_a_summary(tmp_path, photos, tiny_encoder, capsys):
     out = tmp_path / "ds"
-    args = [
-        "embed",
-        "--photos",
-        str(photos),
-        "--out",
-        str(out),
-        "--model",
-        tiny_encoder.model,
-        "--weights",
-        str(tiny_encoder.weights),
-        "--device",
-        "cpu",
-        "--workers",
-        "1",
-    ]
+    weights = ["--model", tiny_encoder.model, "--weights", str(tiny_encoder.weights)]
+    args = embed_args(photos, out, *weights, "--workers", "1")
     assert cli.main(args) == 0
     captured = capsys.readouterr()
     assert f"{out}: 5 embedded, 1 no_gps, 2 unreadable, 0 missing, 0 bad_row" in captured.out
@@ -236,13 +227,15 @@ def test_the_command_prints_a_summary(tmp_path, photos, tiny_encoder, capsys):
     assert "embedding 100.0%" in captured.err and "ETA" in captured.err
     lines = [json.loads(t) for t in (out / MANIFEST).read_text().splitlines()]
     assert {t["key"] for t in lines} == {*PLACES, "no_gps.jpg", "cut.jpg", "notes.jpg"}
-    assert cli.main([*args[:-2], "--workers", "0"]) == 0  # nothing left to do
+    assert cli.main(embed_args(photos, out, *weights, "--workers", "0")) == 0  # nothing new
     assert "this run: nothing new; 8 already recorded" in capsys.readouterr().out
     assert cli.main(["embed", "--csv", "x.csv", "--out", str(out)]) == 2
     assert "--csv needs --images ROOT" in capsys.readouterr().err
 
 
-def test_embed_downloads_missing_weights_only_when_asked(tmp_path, hub, monkeypatch, tiny_encoder):
+def test_embed_downloads_missing_weights_only_when_asked(
+    tmp_path, hub, monkeypatch, tiny_encoder, capsys
+):
     """The whole path of a pretrained tag: offline refusal, --download, loading, the identity.
     The tiny model is registered as an open_clip architecture with a tag served by ``hub``."""
     import open_clip
@@ -260,41 +253,17 @@ def test_embed_downloads_missing_weights_only_when_asked(tmp_path, hub, monkeypa
     journal = WriteConfig(backup=BackupMode.NONE, journal_dir=tmp_path / "journal")
     assert write_gps([photos / "a.jpg"], 43.46, 11.88, config=journal)[0].ok
     cache, out = tmp_path / "cache", tmp_path / "ds"
-    args = [
-        "embed",
-        "--photos",
-        str(photos),
-        "--out",
-        str(out),
-        "--model",
-        "tiny-vit",
-        "--pretrained",
-        "tiny",
-        "--cache-dir",
-        str(cache),
-        "--device",
-        "cpu",
-        "--workers",
-        "0",
-    ]
+    tag = ["--model", "tiny-vit", "--pretrained", "tiny", "--cache-dir", str(cache)]
+    args = embed_args(photos, out, *tag, "--workers", "0")
     assert cli.main(args) == 1 and hub.requests == []  # offline: a message, no network
+    err = capsys.readouterr().err
+    assert "no weights for encoder tiny-vit (pretrained 'tiny')" in err
+    assert f"locdiff download-encoder --model tiny-vit --pretrained tiny --cache-dir {cache}" in err
     assert cli.main([*args, "--download"]) == 0
+    assert "downloading weights 100.0%" in capsys.readouterr().err
     assert (cache / "test" / "tiny-vit" / "open_clip_model.safetensors").is_file()
     data = load_embeddings(out)
     assert data.encoder == {"name": "tiny-vit", "pretrained": "tiny", "dim": 32}
     assert abs(float(np.linalg.norm(data.embedding[0])) - 1.0) < 1e-6
-    assert (
-        cli.main(
-            [
-                "download-encoder",
-                "--model",
-                "tiny-vit",
-                "--pretrained",
-                "tiny",
-                "--cache-dir",
-                str(cache),
-            ]
-        )
-        == 0
-    )  # already here: nothing fetched again
+    assert cli.main(["download-encoder", *tag]) == 0  # already here: nothing fetched again
     assert len(hub.requests) == 2  # the redirect and the file, once
