@@ -71,13 +71,13 @@ def embed_throughput(
     def decode(min_size: int | None) -> Callable[[], int]:
         def run() -> int:
             for path in photos:
-                encoder._transform(open_image(path, min_size=min_size))
+                encoder.pixels(open_image(path, min_size=min_size))
             return len(photos)
 
         return run
 
     pixels = torch.stack(
-        [encoder._transform(open_image(p, min_size=encoder.decode_min_px)) for p in photos]
+        [encoder.pixels(open_image(p, min_size=encoder.decode_min_px)) for p in photos]
     )
 
     def forward() -> int:

@@ -373,13 +373,16 @@ class ImageEncoder:
         out = torch.nn.functional.normalize(out.float(), dim=-1)
         return out.cpu().numpy().astype(np.float32, copy=False)
 
+    def pixels(self, image: Image.Image) -> torch.Tensor:
+        """The preprocessed pixels ``[3 x H x W]`` of a PIL image (EXIF orientation applied)."""
+        return self._transform(to_rgb(ImageOps.exif_transpose(image)))
+
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """``(N, D)`` float32 unit rows for PIL images (EXIF orientation applied)."""
         rows = [np.zeros((0, self.dim), np.float32)]
         for start in range(0, len(images), _CHUNK):
             chunk = images[start : start + _CHUNK]
-            pixels = [self._transform(to_rgb(ImageOps.exif_transpose(im))) for im in chunk]
-            rows.append(self.embed_batch(torch.stack(pixels)))
+            rows.append(self.embed_batch(torch.stack([self.pixels(im) for im in chunk])))
         return np.concatenate(rows)
 
     def embed_paths(
