@@ -152,166 +152,203 @@ def _build_model(config: TrainConfig, dim_cond: int, device: torch.device) -> CS
     return model
 
 
-def _train(config: TrainConfig, env: distributed.DistEnv, writer: RunWriter, resume: bool) -> Path:
-    W, B, A = env.world_size, config.batch_size, config.accum_steps
-    micro = config.micro_batch(W)
-    device = env.device
-    data = load_embeddings(config.data)
-    plan = run_state.open_run(config, env, data, resume)
-    for note in plan.notes:
-        writer.log(note)
-    n_train = len(plan.train_rows)
-    steps_per_epoch = n_train // B
-    if steps_per_epoch == 0:
-        raise ValueError(
-            f"{config.data}: {n_train} training photos, fewer than one global batch "
-            f"(--batch-size {B}); lower --batch-size"
-        )
-    model = _build_model(config, data.dim, device)
-    optimizer = torch.optim.Adam(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=config.lr,
-        betas=config.betas,
-        weight_decay=config.weight_decay,
-    )
-    step = 0
-    if plan.state is not None:
-        model.load_state_dict(plan.state.model)
-        optimizer.load_state_dict(plan.state.optimizer)
-        step = plan.state.step
-    ddp_model = model
-    if env.ddp:
-        ddp_model = DistributedDataParallel(
-            model, device_ids=[env.local_rank] if device.type == "cuda" else None
-        )
-    raw_model = ddp_model.module if env.ddp else ddp_model
-    diffusion = GaussianDiffusion(config.diffusion)
-    bf16 = device.type == "cuda" and config.precision is Precision.BF16
+class _Run:
+    """One process's share of a training run: the data order, the model and its DDP wrapper,
+    the optimiser and the step, with what happens at a step's end (checkpoints, validation)."""
 
-    nonfinite = torch.zeros((), dtype=torch.float64, device=device)  # outputs, this step
+    def __init__(
+        self, config: TrainConfig, env: distributed.DistEnv, writer: RunWriter, resume: bool
+    ) -> None:
+        self.config, self.env, self.writer = config, env, writer
+        self.micro = config.micro_batch(env.world_size)
+        self.data = load_embeddings(config.data)
+        self.plan = run_state.open_run(config, env, self.data, resume)
+        for note in self.plan.notes:
+            writer.log(note)
+        n_train, B = len(self.plan.train_rows), config.batch_size
+        self.steps_per_epoch = n_train // B
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"{config.data}: {n_train} training photos, fewer than one global batch "
+                f"(--batch-size {B}); lower --batch-size"
+            )
+        device = env.device
+        self.model = _build_model(config, self.data.dim, device)
+        self.optimizer = torch.optim.Adam(
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=config.lr,
+            betas=config.betas,
+            weight_decay=config.weight_decay,
+        )
+        self.step, self.saved = 0, None  # saved: the step of the last checkpoint written
+        if self.plan.state is not None:
+            self.model.load_state_dict(self.plan.state.model)
+            self.optimizer.load_state_dict(self.plan.state.optimizer)
+            self.step = self.saved = self.plan.state.step
+        self.ddp_model = self.model
+        if env.ddp:
+            ids = [env.local_rank] if device.type == "cuda" else None
+            self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
+        self.raw_model = self.ddp_model.module if env.ddp else self.ddp_model
+        self.diffusion = GaussianDiffusion(config.diffusion)
+        self.bf16 = device.type == "cuda" and config.precision is Precision.BF16
+        self.nonfinite = torch.zeros((), dtype=torch.float64, device=device)  # this step's
+        self.emb, self.lat, self.lon = (
+            torch.from_numpy(a) for a in (self.data.embedding, self.data.lat, self.data.lon)
+        )
+        self.rows = torch.from_numpy(self.plan.train_rows)
+        W = env.world_size
+        self.sampler = DistributedSampler(
+            range(n_train), num_replicas=W, rank=env.rank, shuffle=True, seed=config.seed
+        )
+        self.local = B // W  # this process's rows per step; local row j is global j*W + rank
+        self.position = torch.arange(self.local, device=device) * W + env.rank
+        self.gen = torch.Generator(device=device)
+        self.total = self.steps_per_epoch * config.epochs
+        self.end = min(self.total, config.max_steps or self.total)
+        self._order, self._order_epoch = torch.empty(0, dtype=torch.int64), -1
+        facts = {"data": str(config.data), "num_train": n_train, "seed": config.seed}
+        self.facts = facts | {"lr": config.lr, "batch_size": B, "world_size": W}
 
-    def network(x, t, c, drop_cond=None):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = ddp_model(x, t, c, drop_cond=drop_cond).float()
-        # A diverged network is counted, not raised here: the processes decide together at
-        # the end of the step (the loss would refuse non-finite input).
+    def describe(self) -> str:
+        c, env = self.config, self.env
+        params = sum(p.numel() for p in self.model.parameters())
+        return (
+            f"training {params:,} parameters on {len(self.plan.train_rows):,} embeddings (dim "
+            f"{self.data.dim}), L={c.degree}, {c.epochs} epochs x {self.steps_per_epoch} steps; "
+            f"{env.world_size} process(es) ({env.backend if env.ddp else 'single'}) on "
+            f"{env.device}, global batch {c.batch_size} = {env.world_size} x {c.accum_steps} x "
+            f"{self.micro}" + (", bf16 autocast" if self.bf16 else "")
+        )
+
+    def _network(self, x, t, c, drop_cond=None):
+        with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.ddp_model(x, t, c, drop_cond=drop_cond).float()
+        # A diverged network is counted, not raised: the processes decide together at the end
+        # of the step (the loss would refuse non-finite input).
         finite = torch.isfinite(out)
-        nonfinite.add_((~finite).sum())
+        self.nonfinite.add_((~finite).sum())
         return torch.where(finite, out, torch.zeros_like(out))
 
-    emb, lat, lon = (torch.from_numpy(a) for a in (data.embedding, data.lat, data.lon))
-    rows = torch.from_numpy(plan.train_rows)
-    sampler = DistributedSampler(
-        range(n_train), num_replicas=W, rank=env.rank, shuffle=True, seed=config.seed
-    )
-    b = B // W  # rows of this process per step; global position of local row j: j*W + rank
-    position = torch.arange(b, device=device) * W + env.rank
-    gen = torch.Generator(device=device)
-    total = steps_per_epoch * config.epochs
-    end = total if config.max_steps is None else min(total, config.max_steps)
-    has_val = config.val is not None or config.val_fraction > 0
-    facts = {"data": str(config.data), "num_train": n_train, "seed": config.seed}
-    facts |= {"lr": config.lr, "batch_size": B, "world_size": W}
+    def _step_rows(self) -> torch.Tensor:
+        """This process's rows of the current step's global batch (positions r, r+W, ...)."""
+        epoch, i = divmod(self.step, self.steps_per_epoch)
+        if self._order_epoch != epoch:
+            self.sampler.set_epoch(epoch)
+            self._order = torch.tensor(list(self.sampler), dtype=torch.int64)
+            self._order_epoch = epoch
+        return self.rows[self._order[i * self.local : (i + 1) * self.local]]
 
-    def ckpt_config(at: int) -> CheckpointConfig:
-        extra = {"step": at, "epoch": (at - 1) // steps_per_epoch if at else 0}
-        return CheckpointConfig(raw_model.config, config.diffusion, data.encoder, facts | extra)
+    def train_step(self, asked: bool, late: bool) -> tuple[float, float, bool, bool]:
+        """One optimiser step over the global batch; returns the batch's mean loss, the
+        learning rate used and whether any process asked to stop or ran out of time."""
+        c, env, device = self.config, self.env, self.env.device
+        B, A, micro = c.batch_size, c.accum_steps, self.micro
+        rows = self._step_rows()
+        seed = _seed_for(c.seed, self.step, env.rank, 1)  # dropout masks
+        torch.random.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            torch.cuda.manual_seed(seed)
+        self.gen.manual_seed(_seed_for(c.seed, self.step))  # the global batch's randomness
+        draws = self.diffusion.draw(B, c.degree, generator=self.gen, device=device)
+        self.model.train()
+        self.nonfinite.zero_()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        for k in range(A):
+            part = slice(k * micro, (k + 1) * micro)
+            idx = rows[part]
+            sync = not env.ddp or k == A - 1  # all-reduce the gradients on the last micro-step
+            with contextlib.nullcontext() if sync else self.ddp_model.no_sync():
+                losses = self.diffusion.training_losses(
+                    self._network,
+                    self.lat[idx],
+                    self.lon[idx],
+                    self.emb[idx].to(device, non_blocking=True),
+                    c.degree,
+                    draws=draws.rows(self.position[part]),
+                )
+                # DDP averages over the W processes: this makes the global-batch mean.
+                (losses.sum() * (env.world_size / B)).backward()
+            loss_sum += losses.detach().sum()
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        grad_norm = torch.nn.utils.get_total_norm(grads).to(torch.float64)
+        flags = torch.tensor([asked, late], dtype=torch.float64, device=device)
+        stats = torch.cat((torch.stack((loss_sum, grad_norm, self.nonfinite)), flags))
+        loss_total, norm, bad, asked_n, late_n = distributed.all_reduce_sum(env, stats)
+        what = _nonfinite(bad, loss_total / B, norm)
+        if what:
+            raise _diverged(
+                self.writer, c, f"non-finite {what} in step {self.step + 1}", self.saved
+            )
+        lr = learning_rate(c, self.step, self.total)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return loss_total / B, lr, asked_n > 0, late_n > 0
 
-    saved = [plan.state.step if plan.state is not None else None]
+    def checkpoint_config(self) -> CheckpointConfig:
+        at = self.step
+        extra = {"step": at, "epoch": (at - 1) // self.steps_per_epoch if at else 0}
+        return CheckpointConfig(
+            self.raw_model.config, self.config.diffusion, self.data.encoder, self.facts | extra
+        )
 
-    def save(at: int) -> None:
-        if not all(bool(torch.isfinite(p).all()) for p in raw_model.parameters()):
-            raise _diverged(writer, config, f"non-finite parameters after step {at}", saved[0])
-        saved[0] = at
-        distributed.barrier(env)
-        if env.is_main:
-            save_checkpoint(config.out, raw_model, ckpt_config(at))
+    def save(self) -> None:
+        """Checkpoint and training state (rank 0, between barriers); never non-finite weights."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.raw_model.parameters()):
+            what = f"non-finite parameters after step {self.step}"
+            raise _diverged(self.writer, self.config, what, self.saved)
+        distributed.barrier(self.env)
+        if self.env.is_main:
+            out = self.config.out
+            save_checkpoint(out, self.raw_model, self.checkpoint_config())
             run_state.save_training_state(
-                config.out, at, config, plan.fingerprint, raw_model, optimizer
+                out, self.step, self.config, self.plan.fingerprint, self.raw_model, self.optimizer
             )
-        distributed.barrier(env)
+        self.saved = self.step
+        distributed.barrier(self.env)
 
-    def validate(at: int) -> None:
-        if env.is_main:
-            epoch = (at - 1) // steps_per_epoch
-            result = validate_model(raw_model, ckpt_config(at), plan.val, config, plan.val_rows)
-            writer.metrics({"step": at, "epoch": epoch, "time": time.time(), "val": result})
-            b_ = result["best"]
-            writer.log(
-                f"validation at step {at} (epoch {epoch}): best guess {b_['acc_750km']:.1f}% "
-                f"within 750 km, {b_['acc_200km']:.1f}% within 200 km, median "
-                f"{b_['median_km']:.0f} km"
+    def validate(self) -> None:
+        """The accuracy table on the validation photos (rank 0; the others wait)."""
+        if self.env.is_main:
+            at, epoch = self.step, (self.step - 1) // self.steps_per_epoch
+            plan, ckpt = self.plan, self.checkpoint_config()
+            result = validate_model(self.raw_model, ckpt, plan.val, self.config, plan.val_rows)
+            self.writer.metrics({"step": at, "epoch": epoch, "time": time.time(), "val": result})
+            best = result["best"]
+            self.writer.log(
+                f"validation at step {at} (epoch {epoch}): best guess {best['acc_750km']:.1f}% "
+                f"within 750 km, {best['acc_200km']:.1f}% within 200 km, median "
+                f"{best['median_km']:.0f} km"
             )
-        distributed.barrier(env)
+        distributed.barrier(self.env)
 
-    params = sum(p.numel() for p in model.parameters())
+
+def _train(config: TrainConfig, env: distributed.DistEnv, writer: RunWriter, resume: bool) -> Path:
+    run = _Run(config, env, writer, resume)
     writer.log(f"config: {config}")
-    writer.log(
-        f"training {params:,} parameters on {n_train:,} embeddings (dim {data.dim}), "
-        f"L={config.degree}, {config.epochs} epochs x {steps_per_epoch} steps; {W} process(es) "
-        f"({env.backend if env.ddp else 'single'}) on {device}, global batch {B} = {W} x {A} "
-        f"x {micro}" + (", bf16 autocast" if bf16 else "")
-    )
-    if step >= end:
-        writer.log(f"already at step {step} of {end}; nothing to train")
+    writer.log(run.describe())
+    end, spe = run.end, run.steps_per_epoch
+    if run.step >= end:
+        writer.log(f"already at step {run.step} of {end}; nothing to train")
         return checkpoint_path(config.out)
+    has_val = config.val is not None or config.val_fraction > 0
     start = time.perf_counter()
     window_loss, window_n, window_t, paused = 0.0, 0, time.perf_counter(), 0.0
-    epoch_order, order_epoch = None, -1
     stop_file = config.out / run_state.STOP_FILE if env.is_main else None
     with distributed.StopRequest(stop_file) as stop:
-        while step < end:
-            epoch, i = divmod(step, steps_per_epoch)
-            if order_epoch != epoch:
-                sampler.set_epoch(epoch)
-                epoch_order, order_epoch = torch.tensor(list(sampler), dtype=torch.int64), epoch
-            step_rows = rows[epoch_order[i * b : (i + 1) * b]]
-            seed = _seed_for(config.seed, step, env.rank, 1)  # dropout masks
-            torch.random.default_generator.manual_seed(seed)
-            if device.type == "cuda":
-                torch.cuda.manual_seed(seed)
-            draws = diffusion.draw(
-                B,
-                config.degree,
-                generator=gen.manual_seed(_seed_for(config.seed, step)),
-                device=device,
+        while run.step < end:
+            epoch = run.step // spe
+            elapsed = time.perf_counter() - start
+            late = config.max_seconds is not None and elapsed > config.max_seconds
+            loss, lr, asked, late = run.train_step(stop.poll(), late)
+            step = run.step
+            window_loss, window_n = (
+                window_loss + loss * config.batch_size,
+                window_n + config.batch_size,
             )
-            model.train()
-            nonfinite.zero_()
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            for k in range(A):
-                part = slice(k * micro, (k + 1) * micro)
-                idx = step_rows[part]
-                sync = not env.ddp or k == A - 1  # all-reduce gradients on the last micro-step
-                with contextlib.nullcontext() if sync else ddp_model.no_sync():
-                    losses = diffusion.training_losses(
-                        network,
-                        lat[idx],
-                        lon[idx],
-                        emb[idx].to(device, non_blocking=True),
-                        config.degree,
-                        draws=draws.rows(position[part]),
-                    )
-                    (losses.sum() * (W / B)).backward()
-                loss_sum += losses.detach().sum()
-            grads = [p.grad for p in model.parameters() if p.grad is not None]
-            grad_norm = torch.nn.utils.get_total_norm(grads).to(torch.float64)
-            late = config.max_seconds is not None and (
-                time.perf_counter() - start > config.max_seconds
-            )
-            flags = torch.tensor([stop.poll(), late], dtype=torch.float64, device=device)
-            stats = torch.cat((torch.stack((loss_sum, grad_norm, nonfinite)), flags))
-            loss_total, norm_total, bad, asked, late = distributed.all_reduce_sum(env, stats)
-            what = _nonfinite(bad, loss_total / B, norm_total)
-            if what:
-                raise _diverged(writer, config, f"non-finite {what} in step {step + 1}", saved[0])
-            lr = learning_rate(config, step, total)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            window_loss, window_n = window_loss + loss_total, window_n + B
             if step % config.log_every == 0 or step == end:
                 now = time.perf_counter()
                 record = {
@@ -328,23 +365,23 @@ def _train(config: TrainConfig, env: distributed.DistEnv, writer: RunWriter, res
                     f"loss {record['loss']:.4f} {record['samples_per_s']:.0f} samples/s"
                 )
                 window_loss, window_n, window_t, paused = 0.0, 0, now, 0.0
-            stopping = asked > 0 or late > 0
             pause_start = time.perf_counter()
-            if step % config.checkpoint_every == 0 or step == end or stopping:
-                save(step)
-            epoch_done = step % steps_per_epoch == 0 and (epoch + 1) % config.val_every == 0
-            if has_val and (epoch_done or step == end or stopping):
-                validate(step)
+            if step % config.checkpoint_every == 0 or step == end or asked or late:
+                run.save()
+            epoch_done = step % spe == 0 and (epoch + 1) % config.val_every == 0
+            # A requested stop skips validation: torchrun gives its workers 30 s to exit.
+            if has_val and not asked and (epoch_done or step == end or late):
+                run.validate()
             paused += time.perf_counter() - pause_start
-            if asked > 0:
+            if asked:
                 _log_stop(writer, config, stop.reason, step, env)
                 break
-            if late > 0:
+            if late:
                 writer.log(f"--max-seconds {config.max_seconds:g} reached after step {step}")
                 break
-    writer.log(f"done: step {step} in {time.perf_counter() - start:.1f} s")
+    writer.log(f"done: step {run.step} in {time.perf_counter() - start:.1f} s")
     if config.dump_rank_params:
-        _dump_params(config.out, raw_model, env.rank)
+        _dump_params(config.out, run.raw_model, env.rank)
     return checkpoint_path(config.out)
 
 

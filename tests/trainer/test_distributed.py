@@ -226,3 +226,24 @@ def test_a_resume_refuses_settings_that_change_the_run(data, tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err  # a new run into an old folder
     assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
     assert "no training_state.pt" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_cuda_trains_under_bf16_autocast(data, tmp_path):
+    run = tmp_path / "run"
+    assert main(_trainer(data, run, "--max-steps", "10", "--device", "cuda")[2:]) == 0
+    assert "bf16 autocast" in (run / "train.log").read_text()
+    _, config = load_checkpoint(run)
+    assert config.training["step"] == 10
+
+
+@pytest.mark.gpu
+def test_torchrun_on_gpus_uses_nccl(data, tmp_path):
+    procs = min(2, torch.cuda.device_count())
+    run = tmp_path / "run"
+    args = _trainer(data, run, "--max-steps", "10", "--device", "cuda", "--dump-rank-params")
+    proc = _start(_torchrun("--standalone", "--nproc-per-node", str(procs), *args), tmp_path / "t")
+    assert _finish(proc) == 0, proc.log.read_text()[-3000:]
+    assert f"{procs} process(es) (nccl)" in (run / "train.log").read_text()
+    ranks = [_params(run / f"params.rank{r}.safetensors") for r in range(procs)]
+    assert all(_max_diff(ranks[0], r) == 0.0 for r in ranks)

@@ -1,11 +1,16 @@
 """The distance-aware split: no validation photo within ``min_km`` of a training photo, about the
 asked share held out, the same split for the same seed, and a split file a resume reads back."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
+from locdiff_core.checkpoint import read_config
 from locdiff_core.geo import great_circle_km
+from trainer.cli import main
+from trainer.data import save_embeddings
 from trainer.split import drop_near, read_split, split_by_distance, write_split
 from trainer.synthetic import SyntheticTask
 
@@ -75,3 +80,28 @@ def test_impossible_splits_are_refused():
         split_by_distance(lat, lon, 0.1, 1.0)
     with pytest.raises(ValueError, match="less than one photo"):
         split_by_distance(lat, lon, 0.01, 1.0)
+
+
+def test_training_holds_out_the_split_and_a_resume_reuses_it(tmp_path):
+    data, run = tmp_path / "train.npz", tmp_path / "run"
+    save_embeddings(data, *SyntheticTask(dim_cond=16, cluster_km=30.0).sample(400, seed=1))
+    args = ["train", "--data", str(data), "--out", str(run), "--degree", "4", "--widths", "16"]
+    args += ["--bottleneck", "8", "--anchors", "32", "--batch-size", "32", "--epochs", "2"]
+    args += ["--val-fraction", "0.2", "--val-min-km", "100", "--val-items", "8"]
+    assert main([*args, "--log-every", "4", "--max-steps", "4"]) == 0
+    split = json.loads((run / "split.json").read_text())
+    assert read_config(run).training["num_train"] == split["num_train"]
+    assert split["num_train"] + split["num_val"] + split["num_dropped"] == 400
+    before = (run / "split.json").read_bytes()
+    assert main(["train", "--resume", str(run), "--max-steps", "12"]) == 0
+    assert (run / "split.json").read_bytes() == before
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    vals = [r for r in records if "val" in r]
+    epoch_end = split["num_train"] // 32
+    assert [r["step"] for r in vals] == [4, epoch_end, 12]
+    assert vals[0]["val"]["best"]["count"] == 8 and "acc_1km" in vals[0]["val"]["centre"]
+    assert all(
+        {"step", "epoch", "loss", "lr", "samples_per_s", "time"} <= r.keys()
+        for r in records
+        if "val" not in r
+    )
