@@ -73,8 +73,8 @@ def measure(
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
             cmd += ["--nproc-per-node", str(procs), *args]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        if device == "cpu":
-            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // procs))
+        if device == "cpu":  # the cores shared among the processes, unless set already
+            env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // procs)))
         done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"training failed ({done.returncode}):\n{done.stderr[-3000:]}")

@@ -7,15 +7,20 @@ PyTorch's own launcher, ``torchrun``, which sets ``RANK``, ``LOCAL_RANK`` and ``
     locdiff train --data D --out RUN --device cuda
     # one machine, 4 GPUs (NCCL); on CPU drop --device cuda (gloo)
     torchrun --standalone --nproc-per-node 4 -m trainer train --data D --out RUN --device cuda
-    # two machines with 4 GPUs each; run on both, --node-rank 0 on the first
-    torchrun --nnodes 2 --nproc-per-node 4 --node-rank 0 --rdzv-backend c10d \\
-        --rdzv-endpoint HOST0:29500 --rdzv-id RUN_NAME -m trainer train --data D --out RUN \\
-        --device cuda
+    # two machines with 4 GPUs each: the same line on both (HOST0: the first machine)
+    torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST0:29500 \\
+        --rdzv-id RUN_NAME -m trainer train --data D --out RUN --device cuda
+    # the same with fixed node ranks (rank 0, which writes RUN, on HOST0)
+    torchrun --nnodes 2 --nproc-per-node 4 --node-rank 0 --master-addr HOST0 \\
+        --master-port 29500 -m trainer train --data D --out RUN --device cuda   # on HOST0
+    torchrun ... --node-rank 1 ...                                              # on the other
 
 Process ``r`` on CUDA uses ``cuda:LOCAL_RANK`` and the NCCL backend; on CPU, gloo. Only rank 0
 writes (checkpoints, logs, metrics); what it reads from the run folder (a resume's state, the
-validation split) reaches the other processes through the process group, so nodes need not
-share a file system: each needs the data set at the same path.
+validation split) reaches the other processes through the process group. Every node needs the
+data set at the same path; the run folder need only be on rank 0's machine, but the c10d
+rendezvous numbers the nodes itself (rank 0 may land on either machine), so with it keep RUN on
+a disk all machines see, or fix the ranks with ``--node-rank``.
 
 Stopping: SIGTERM or SIGINT (or a ``STOP`` file in the run folder, seen by rank 0) sets a flag;
 the processes agree on it at the end of every step, so all of them finish the same step, save

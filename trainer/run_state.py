@@ -31,7 +31,7 @@ from torch import Tensor
 
 from locdiff_core.atomic_file import atomic_write
 from locdiff_core.checkpoint import FILE_NAME as CHECKPOINT_FILE
-from locdiff_core.checkpoint import check_encoder
+from locdiff_core.checkpoint import check_encoder, read_config
 from trainer import distributed
 from trainer.config import TrainConfig, resume_mismatches
 from trainer.data import EmbeddingSet, load_embeddings
@@ -224,8 +224,21 @@ def _open_main(config: TrainConfig, data: EmbeddingSet, resume: bool) -> tuple[R
             f"resuming from step {state.step}"
             + (f" ({dropped} metrics lines past it dropped)" if dropped else "")
         )
+        ckpt_step = _checkpoint_step(out)
+        if ckpt_step != state.step:
+            notes.append(
+                f"{CHECKPOINT_FILE} is from step {ckpt_step} (the run stopped between the two "
+                f"writes); continuing from the state's step {state.step}, whose weights it holds"
+            )
     plan = RunPlan(train_rows, state, fp, val, val_rows, notes)
     return plan, blob
+
+
+def _checkpoint_step(out: Path) -> int | None:
+    try:
+        return read_config(out).training.get("step")
+    except ValueError:
+        return None
 
 
 def _split(config: TrainConfig, data: EmbeddingSet, resume: bool) -> Split:

@@ -57,7 +57,15 @@ from trainer import distributed, run_state
 from trainer.config import LRSchedule, Precision, TrainConfig, learning_rate
 from trainer.data import EmbeddingSet, load_embeddings
 
-__all__ = ["LRSchedule", "Precision", "RunWriter", "TrainConfig", "train", "validate_model"]
+__all__ = [
+    "LRSchedule",
+    "Precision",
+    "RunWriter",
+    "TrainConfig",
+    "TrainingDivergedError",
+    "train",
+    "validate_model",
+]
 
 
 class TrainingDivergedError(RuntimeError):

@@ -105,3 +105,18 @@ def test_training_holds_out_the_split_and_a_resume_reuses_it(tmp_path):
         for r in records
         if "val" not in r
     )
+
+
+def test_a_separate_validation_set_also_keeps_its_distance(tmp_path):
+    task = SyntheticTask(dim_cond=16, cluster_km=30.0)
+    data, val, run = tmp_path / "train.npz", tmp_path / "val.npz", tmp_path / "run"
+    save_embeddings(data, *task.sample(300, seed=1))
+    save_embeddings(val, *task.sample(20, seed=2))
+    args = ["train", "--data", str(data), "--val", str(val), "--val-min-km", "50"]
+    args += ["--out", str(run), "--degree", "3", "--widths", "16", "--bottleneck", "8"]
+    args += ["--anchors", "32", "--batch-size", "32", "--max-steps", "1", "--val-items", "4"]
+    assert main(args) == 0
+    log = (run / "train.log").read_text()
+    dropped = int(log.split(" training photos within 50.0 km")[0].rsplit(" ", 1)[-1])
+    assert dropped > 0
+    assert read_config(run).training["num_train"] == 300 - dropped
