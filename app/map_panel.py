@@ -55,9 +55,17 @@ class MapPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
         layout.addWidget(self.tabs, 1)
+        self.map.ready.connect(self._leave_drops_to_the_window)
+        self._leave_drops_to_the_window()
         self.map.set_density_opacity(DEFAULT_OPACITY / 100)
         self.map.set_samples_visible(True)
         self._density_of: tuple | None = None  # (key, prediction) whose density is shown
+
+    def _leave_drops_to_the_window(self) -> None:
+        """A web view takes dropped files itself (it would open them as pages); photos dropped
+        on the map must reach the window, which adds them."""
+        for widget in (self.map, *self.map.findChildren(QWidget)):
+            widget.setAcceptDrops(False)
 
     def show_photo(self, key: str | None) -> None:
         """Push the current photo's prediction layers (or clear them)."""

@@ -8,6 +8,7 @@ with ``locdiff_core.image_encoder``.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +143,29 @@ def make_broken(folder: Path) -> dict[str, Path]:
     truncated.write_bytes(full.read_bytes()[:2000])
     full.unlink()
     return {"text": text, "empty": empty, "truncated": truncated}
+
+
+class LoopWatch:
+    """Measures how long the Qt event loop goes without answering a 10 ms timer."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.gaps: list[float] = []
+        self._last = 0.0
+        self._timer = QTimer(interval=10)
+        self._timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self._last)
+        self._last = now
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+        self._timer.start()
+
+    def stop(self) -> float:
+        """Stops; the longest gap in seconds."""
+        self._timer.stop()
+        return max(self.gaps, default=0.0)
