@@ -243,3 +243,7 @@ class TaskSet(QObject):
     @property
     def busy(self) -> bool:
         return bool(self._running)
+
+    def cancel_all(self) -> None:
+        for task in self._running:
+            task.cancel()

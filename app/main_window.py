@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         worker.predicted.connect(self._predicted)
         worker.failed.connect(self._predict_failed)
         worker.finished.connect(self._predict_finished)
+        worker.warmed.connect(self._refresh_details)  # distances need the model side imported
 
         self.table_model = PhotoTableModel(self.session, self.thumbnails, self)
         self.photo_list = PhotoListView(self.table_model, self)
@@ -238,6 +239,9 @@ class MainWindow(QMainWindow):
             self.map_panel.show_photo(self._current)
         self._show_counts()
 
+    def _refresh_details(self) -> None:
+        self.details.refresh()
+
     def _ask_places(self, photos) -> None:
         todo = [
             p
@@ -254,7 +258,7 @@ class MainWindow(QMainWindow):
             (PhotoState.EXIF, "with EXIF"),
             (PhotoState.PREDICTED, "predicted"),
             (PhotoState.CONFIRMED, "confirmed"),
-            (PhotoState.ERROR, "errors"),
+            (PhotoState.ERROR, "error" if states.count(PhotoState.ERROR) == 1 else "errors"),
         ):
             count = states.count(state)
             if count:
@@ -315,15 +319,8 @@ class MainWindow(QMainWindow):
     def _model_status(self, state: str, text: str) -> None:
         self.model_state = state
         self.model_panel.set_state(state, text)
-        self.model_label.setText(
-            f"Model: {text}"
-            if state == "ready"
-            else "No model"
-            if state != "loading"
-            else "Loading model…"
-        )
-        if state in ("ready", "missing", "weights", "invalid"):
-            self.details.refresh()  # distances can be computed once the model side is imported
+        labels = {"ready": f"Model: {text}", "loading": "Loading the model…"}
+        self.model_label.setText(labels.get(state, "No model"))
 
     def import_checkpoint(self) -> None:
         path = self.prompts.open_checkpoint()
@@ -349,7 +346,7 @@ class MainWindow(QMainWindow):
         task = self.tasks.start(
             lambda progress, cancelled: download(url, dest, progress, cancelled),
             lambda path: self._model_downloaded(dialog, path),
-            lambda message: self.report_failure("Download model", message, dialog),
+            lambda message: self._download_failed(dialog, message),
         )
         task.progress.connect(
             lambda done, total: dialog.setValue(int(1000 * done / total)) if total else None
@@ -361,6 +358,13 @@ class MainWindow(QMainWindow):
         dialog.reset()
         self.notify(f"downloaded the model to {path}")
         self.apply_settings(dataclasses.replace(self.settings, checkpoint=str(path)))
+
+    def _download_failed(self, dialog: QProgressDialog, message: str) -> None:
+        if dialog.wasCanceled():
+            self.notify("download cancelled; nothing was kept")
+        else:
+            self.report_failure("Download model", message)
+        dialog.reset()
 
     def download_encoder(self) -> None:
         if self.prompts.confirm(
@@ -456,12 +460,7 @@ class MainWindow(QMainWindow):
         photos = [self.session.photo(k) for k in keys]
         self.exif_reader.request([(p.key, str(p.path)) for p in photos if p is not None])
 
-    def report_failure(
-        self, title: str, message: str, dialog: QProgressDialog | None = None
-    ) -> None:
-        if dialog is not None:
-            dialog.reset()
-        self.progress.finish()
+    def report_failure(self, title: str, message: str) -> None:
         self.notify(f"{title}: {message}")
         self.prompts.error(title, message)
 
@@ -473,6 +472,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the workers (waits for the running chunk); safe to call twice."""
         self._refresh_timer.stop()
+        self.tasks.cancel_all()
         if self in self.session.listeners:
             self.session.listeners.remove(self)
         self.predictor.shutdown()

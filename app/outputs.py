@@ -80,7 +80,7 @@ class Outputs:
                 items, settings, progress=report, cancelled=cancelled
             ),
             self._written,
-            lambda message: self.w.report_failure("Write locations", message),
+            self._write_failed,
         )
         task.progress.connect(
             lambda done, total: progress.set_progress(
@@ -88,6 +88,10 @@ class Outputs:
             )
         )
         return task
+
+    def _write_failed(self, message: str) -> None:
+        self.w.progress.finish()
+        self.w.report_failure("Write locations", message)
 
     def _written(self, results) -> None:
         self.w.progress.finish()

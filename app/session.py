@@ -269,9 +269,16 @@ class Session:
         return self._places.get(place_key(lat, lon))
 
     def set_places(self, places: Iterable[tuple[float, float, str]]) -> None:
+        new = set()
         for lat, lon, label in places:
+            new.add(place_key(lat, lon))
             self._places[place_key(lat, lon)] = label
-        self._notify("photos_changed", None)
+        rows = [
+            row
+            for row, photo in enumerate(self.photos)
+            if any(place_key(*point) in new for point in self.points_of(photo))
+        ]
+        self._notify("photos_changed", rows)
 
     def points_of(self, photo: Photo) -> list[LatLon]:
         """Every point the details panel names for a photo."""

@@ -129,6 +129,7 @@ class PredictionWorker(QObject):
     predicted = Signal(int, str, object)  # job, key, PhotoPrediction
     failed = Signal(int, str, str)  # job, key, message
     finished = Signal(int, str, str)  # job, outcome ("done", "cancelled", "failed"), message
+    warmed = Signal()  # the model side (torch) is imported
 
     def __init__(self, embedder_factory: EmbedderFactory | None, is_cancelled) -> None:
         super().__init__()
@@ -146,6 +147,7 @@ class PredictionWorker(QObject):
         import locdiff_core.predictor  # noqa: F401
 
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # leave a core to the window
+        self.warmed.emit()
 
     @Slot(object, bool)
     def load(self, settings: Settings, allow_download: bool) -> None:
