@@ -12,6 +12,7 @@ undo, downloads).
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from app.coordinates import LatLon
 from locdiff_core.photo import PhotoError, PhotoErrorKind, read_gps, thumbnail
 from locdiff_core.photo.geocode import reverse_geocode
 
-EXIF_CHUNK = 64
+EXIF_CHUNK = 16  # results per delivery: small enough that the window handles one in a few ms
 # A GPS read that fails with these kinds means the file itself cannot be used.
 UNUSABLE = frozenset(
     {
@@ -113,7 +114,8 @@ def read_exif(key: str, path: str) -> ExifResult:
 
 
 class ExifReader(QObject):
-    """Reads GPS positions in chunks on one background thread."""
+    """Reads GPS positions on one background thread, a chunk at a time: the next chunk is read
+    once the window has taken the last one, so a large folder never floods the event loop."""
 
     read = Signal(list)  # list[ExifResult], one chunk
     _chunk = Signal(list)
@@ -122,23 +124,31 @@ class ExifReader(QObject):
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
-        self._pending = 0  # chunks asked for and not yet delivered (window's thread only)
+        self._queue: deque[list[tuple[str, str]]] = deque()  # the window's thread only
+        self._reading = False
         self._chunk.connect(self._deliver)
 
     def request(self, items: Sequence[tuple[str, str]]) -> None:
         """Read the GPS of ``items``: (key, path) pairs."""
         for start in range(0, len(items), EXIF_CHUNK):
-            chunk = list(items[start : start + EXIF_CHUNK])
-            self._pending += 1
-            self.pool.start(_Job(lambda c=chunk: self._chunk.emit([read_exif(*i) for i in c])))
+            self._queue.append(list(items[start : start + EXIF_CHUNK]))
+        self._next()
+
+    def _next(self) -> None:
+        if self._reading or not self._queue:
+            return
+        chunk = self._queue.popleft()
+        self._reading = True
+        self.pool.start(_Job(lambda: self._chunk.emit([read_exif(*i) for i in chunk])))
 
     def _deliver(self, results: list[ExifResult]) -> None:
-        self._pending -= 1
+        self._reading = False
         self.read.emit(results)
+        self._next()
 
     @property
     def idle(self) -> bool:
-        return self._pending == 0
+        return not self._reading and not self._queue
 
 
 class PlaceNamer(QObject):

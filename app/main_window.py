@@ -10,6 +10,7 @@ the map at most every :data:`REFRESH_MS`, so a thousand results do not mean a th
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -84,7 +85,7 @@ class MainWindow(QMainWindow):
         worker.predicted.connect(self._predicted)
         worker.failed.connect(self._predict_failed)
         worker.finished.connect(self._predict_finished)
-        worker.warmed.connect(self._refresh_details)  # distances need the model side imported
+        worker.warmed.connect(self._warmed)
 
         self.table_model = PhotoTableModel(self.session, self.thumbnails, self)
         self.photo_list = PhotoListView(self.table_model, self)
@@ -239,7 +240,11 @@ class MainWindow(QMainWindow):
             self.map_panel.show_photo(self._current)
         self._show_counts()
 
-    def _refresh_details(self) -> None:
+    def _warmed(self) -> None:
+        """The model side is imported: show distances (they need it), and move the objects of
+        the start-up (torch's, Qt's) out of the garbage collector's way: a full collection
+        over them held the GIL for 200-400 ms (measured), a stall of the window each time."""
+        gc.freeze()
         self.details.refresh()
 
     def _ask_places(self, photos) -> None:

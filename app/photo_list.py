@@ -235,18 +235,23 @@ class PhotoListView(QWidget):
         self.table.setSortingEnabled(True)
         self._selection_timer = QTimer(self, singleShot=True, interval=0)
         self._selection_timer.timeout.connect(self._emit_selection)
-        self.table.selectionModel().selectionChanged.connect(self._selection_timer.start)
-        self.table.selectionModel().currentRowChanged.connect(self._selection_timer.start)
+        # (the lambdas drop the signals' arguments: QTimer.start(int) would take one as msec)
+        self.table.selectionModel().selectionChanged.connect(
+            lambda *_: self._selection_timer.start()
+        )
+        self.table.selectionModel().currentRowChanged.connect(
+            lambda *_: self._selection_timer.start()
+        )
         self._thumbs_timer = QTimer(self, singleShot=True, interval=0)
         self._thumbs_timer.timeout.connect(self._request_visible_thumbnails)
-        self.table.verticalScrollBar().valueChanged.connect(self._thumbs_timer.start)
+        self.table.verticalScrollBar().valueChanged.connect(lambda *_: self._thumbs_timer.start())
         for signal in (
             self.proxy.rowsInserted,
             self.proxy.rowsRemoved,
             self.proxy.layoutChanged,
             self.proxy.modelReset,
         ):
-            signal.connect(self._thumbs_timer.start)
+            signal.connect(lambda *_: self._thumbs_timer.start())
         bar = QHBoxLayout()
         bar.addWidget(self.filter_box)
         bar.addWidget(self.search, 1)

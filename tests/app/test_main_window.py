@@ -11,7 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
-from app_helpers import LoopWatch, make_broken, make_photos, map_state, wait_loaded, wait_model
+from app_helpers import (
+    LoopWatch,
+    make_broken,
+    make_photos,
+    map_state,
+    settle_heap,
+    wait_loaded,
+    wait_model,
+)
 
 pytestmark = pytest.mark.display
 pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
@@ -151,6 +159,7 @@ def test_event_loop_answers_within_100_ms_while_predicting_200_photos(
     window.add_paths(make_photos(tmp_path / "many", 200, size=(320, 240)))
     wait_model(qtbot, window)
     wait_loaded(qtbot, window)
+    settle_heap()
     watch = LoopWatch()
     watch.start()
     start = time.perf_counter()
@@ -326,10 +335,11 @@ def test_a_thousand_photos_load_without_stalling(qtbot, make_window, tmp_path):
     folder = tmp_path / "thousand"
     make_photos(folder, 1000, size=(64, 48))
     window = make_window()
+    settle_heap()
     start = time.perf_counter()
     assert drop(window, [folder])
     added = time.perf_counter() - start
-    watch = LoopWatch()
+    watch = LoopWatch()  # from the drop's return: rows laid out, EXIF and thumbnails loaded
     watch.start()
     wait_loaded(qtbot, window, timeout=120_000)
     loaded = time.perf_counter() - start
@@ -344,4 +354,4 @@ def test_a_thousand_photos_load_without_stalling(qtbot, make_window, tmp_path):
         f"\n1000 photos: added in {added:.2f} s, EXIF read in {loaded:.1f} s; "
         f"longest event-loop gap after the drop {worst * 1e3:.0f} ms"
     )
-    assert added < 5.0 and worst < 0.100
+    assert added < 2.0 and worst < 0.100
