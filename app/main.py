@@ -1,17 +1,21 @@
-"""``locdiff-app``: the LocDiff Studio window.
+"""``locdiff-app``: the LocDiff Studio window, and its screenshot mode for tests and docs.
 
-Until the desktop-app issue lands this opens a placeholder main window; it already parses the
-command line the real app will keep.
+``--help`` imports neither Qt nor torch (the README's first command runs it on machines without
+a display); the window's modules are imported only when it opens.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
+from pathlib import Path
 
 from locdiff_core import __version__
 
 TITLE = "LocDiff Studio"
+EXIT_FAILED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,33 +28,133 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"locdiff-app {__version__}")
     parser.add_argument("photos", nargs="*", help="photos or folders to open")
+    parser.add_argument(
+        "--checkpoint",
+        metavar="RUN_DIR",
+        help="the model to predict with this time: a training run folder or a .safetensors file",
+    )
+    parser.add_argument(
+        "--predict", action="store_true", help="predict every photo opened (needs a model)"
+    )
+    parser.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        type=Path,
+        help="load the photos (and predict with --predict), save a PNG of the window, and exit",
+    )
+    parser.add_argument(
+        "--settings-dir",
+        metavar="DIR",
+        type=Path,
+        help="read and save settings.json in DIR instead of the per-user folder",
+    )
+    parser.add_argument(
+        "--timeout",
+        metavar="S",
+        type=float,
+        default=300.0,
+        help="with --screenshot: give up after S seconds (default 300)",
+    )
     return parser
 
 
-def create_window():
-    """The main window (a placeholder until the app issue lands)."""
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QLabel, QMainWindow
+def _prepare_environment(args: argparse.Namespace) -> None:
+    if args.settings_dir is not None:
+        from app.settings import CONFIG_ENV
 
-    window = QMainWindow()
-    window.setWindowTitle(TITLE)
-    label = QLabel(
-        f"{TITLE} {__version__}\n\nThe photo workspace arrives with the desktop-app issue.\n"
-        "The SHDD core is ready: run `locdiff selfcheck` in a terminal."
-    )
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    window.setCentralWidget(label)
-    window.resize(900, 600)
+        os.environ[CONFIG_ENV] = str(args.settings_dir)
+    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if args.screenshot is not None and headless and sys.platform.startswith("linux"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # Chromium refuses to sandbox as root
+        os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox")
+
+
+def create_window(args: argparse.Namespace | None = None, embedder_factory=None):
+    """The main window with the settings (and ``--checkpoint``) of ``args``, photos added."""
+    import dataclasses
+
+    from app.main_window import MainWindow
+    from app.settings import load_settings
+
+    settings, message = load_settings()
+    if args is not None and args.checkpoint:
+        settings = dataclasses.replace(settings, checkpoint=str(args.checkpoint))
+    window = MainWindow(settings, settings_message=message, embedder_factory=embedder_factory)
+    if args is not None:
+        window.add_paths(args.photos)
     return window
 
 
+class _Screenshot:
+    """Waits for the list (and the predictions and the map), then grabs the window."""
+
+    def __init__(self, window, out: Path, predict: bool, timeout_s: float) -> None:
+        self.window, self.out, self.predict = window, out, predict
+        self.deadline = time.monotonic() + timeout_s
+        self.timeout_s = timeout_s
+        self.stage = "loading"
+        self.error: str | None = None
+        self.job: int | None = None
+
+    def step(self) -> bool:
+        """Advance; True when finished (``self.error`` says whether it failed)."""
+        w = self.window
+        if time.monotonic() > self.deadline:
+            self.error = f"timed out after {self.timeout_s:g} s while {self.stage}"
+            return True
+        if self.stage == "loading" and w.loading_done():
+            self.stage = "predicting" if self.predict else "waiting for the map"
+        if self.stage == "predicting":
+            if w.model_state in ("missing", "invalid", "weights"):
+                self.error = f"cannot predict: {w.model_panel.text.text()}"
+                return True
+            if self.job is None and w.model_state == "ready":
+                self.job = w.predict([p.key for p in w.session.photos]) or -1
+            if self.job is not None and not w.predictor.busy:
+                self.stage = "waiting for the map"
+        if self.stage == "waiting for the map" and w.map.is_ready() and not w.tasks.busy:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            if not w.grab().save(str(self.out), "PNG"):
+                self.error = f"could not write {self.out}"
+            return True
+        return False
+
+
+def take_screenshot(window, out: Path, predict: bool = False, timeout_s: float = 300.0) -> int:
+    """Show ``window``, wait until it has loaded (and predicted), save a PNG; an exit status."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    window.show()
+    shot = _Screenshot(window, out, predict, timeout_s)
+    loop = QEventLoop()
+    timer = QTimer(interval=50)
+    timer.timeout.connect(lambda: shot.step() and loop.quit())
+    timer.start()
+    loop.exec()
+    timer.stop()
+    window.close()
+    if shot.error:
+        print(f"locdiff-app: {shot.error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"saved {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    build_parser().parse_args(argv)  # photos are opened once the app issue lands
+    args = build_parser().parse_args(argv)
+    _prepare_environment(args)
+    import app.map_view  # noqa: F401  QtWebEngine must load before the QApplication exists
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
-    window = create_window()
+    app.setApplicationName(TITLE)
+    window = create_window(args)
+    if args.screenshot is not None:
+        return take_screenshot(window, args.screenshot, args.predict, args.timeout)
     window.show()
+    if args.predict:
+        window.predict_all()
     return app.exec()
 
 

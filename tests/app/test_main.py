@@ -1,20 +1,87 @@
+"""The ``locdiff-app`` command line: a fast headless --help, and the screenshot mode."""
+
+import subprocess
+import sys
+
 import pytest
 
 from app import main as app_main
+
+ROOT = app_main.Path(__file__).resolve().parents[2]
 
 
 def test_help_runs_without_a_display(capsys):
     with pytest.raises(SystemExit) as exc:
         app_main.build_parser().parse_args(["--help"])
     assert exc.value.code == 0
-    assert "locdiff-app" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    for flag in ("--checkpoint", "--screenshot", "--predict", "--settings-dir"):
+        assert flag in out
+
+
+def test_help_imports_neither_qt_nor_torch():
+    code = (
+        "import sys\n"
+        "from app.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('PySide6.QtWidgets', 'torch') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout and "locdiff-app" in result.stdout
 
 
 @pytest.mark.display
-def test_placeholder_window_starts(qtbot):
+def test_screenshot_of_the_loaded_list(qtbot, samples, tmp_path):
     pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
-    window = app_main.create_window()
+    from PySide6.QtGui import QImage
+
+    out = tmp_path / "shots" / "window.png"
+    settings_dir = tmp_path / "settings"
+    code = app_main.main(
+        ["--screenshot", str(out), "--settings-dir", str(settings_dir), str(samples / "gps")]
+    )
+    assert code == 0 and out.exists()
+    image = QImage(str(out))
+    assert image.width() >= 800 and image.height() >= 500
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, 300, 7)}
+    assert len(colours) > 50  # thumbnails and text, not a blank window
+
+
+@pytest.mark.display
+def test_screenshot_with_predict_and_no_model_fails_with_a_message(
+    qtbot, samples, tmp_path, capsys
+):
+    pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
+    out = tmp_path / "never.png"
+    code = app_main.main(
+        ["--screenshot", str(out), "--predict", "--timeout", "60", str(samples / "gps")]
+    )
+    assert code == 1 and not out.exists()
+    assert "cannot predict" in capsys.readouterr().err
+
+
+@pytest.mark.display
+def test_screenshot_times_out_with_a_message(qtbot, samples, tmp_path, capsys):
+    pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
+    out = tmp_path / "late.png"
+    code = app_main.main(["--screenshot", str(out), "--timeout", "0", str(samples / "gps")])
+    assert code == 1 and not out.exists()
+    assert "timed out after 0 s while loading" in capsys.readouterr().err
+
+
+@pytest.mark.display
+def test_checkpoint_flag_is_used_but_not_saved(qtbot, tiny_checkpoint, tmp_path):
+    pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
+    from app.settings import load_settings
+
+    args = app_main.build_parser().parse_args(["--checkpoint", str(tiny_checkpoint)])
+    window = app_main.create_window(args)
     qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    assert window.windowTitle() == "LocDiff Studio"
+    assert window.settings.checkpoint == str(tiny_checkpoint)
+    assert load_settings()[0].checkpoint == ""
+    window.shutdown()

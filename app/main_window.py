@@ -1,0 +1,487 @@
+"""The main window: photo list, map and details around one session, with the workers behind it.
+
+Layout: a "Photos" tab (list | map and density | model panel and details) and a "Trainer" tab;
+menus and a toolbar for opening, predicting, correcting, exporting and writing; a status bar with
+counts, the model and the progress of a prediction (ETA, Cancel). Every slow thing runs in the
+background (:mod:`app.loaders`, :mod:`app.workers`); session changes are gathered and pushed to
+the map at most every :data:`REFRESH_MS`, so a thousand results do not mean a thousand redraws.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QThreadPool, QTimer
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QProgressDialog,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.coordinates import format_decimal
+from app.details_panel import DetailsPanel
+from app.dialogs import Prompts
+from app.download import download, model_destination
+from app.loaders import ExifReader, ExifResult, PlaceNamer, TaskSet, ThumbnailLoader
+from app.map_panel import MapPanel
+from app.model_panel import ModelPanel
+from app.outputs import Outputs
+from app.photo_list import PhotoListView, PhotoTableModel
+from app.progress import ProgressStatus
+from app.session import PhotoPrediction, PhotoState, Session, place_key
+from app.settings import Settings, load_settings, save_settings
+from app.trainer_tab import TrainerTab
+from app.window_actions import build_actions
+from app.workers import PredictionController
+
+TITLE = "LocDiff Studio"
+REFRESH_MS = 100
+THUMB_PX = 48
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        settings_message: str | None = None,
+        embedder_factory=None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle(TITLE)
+        if settings is None:
+            settings, settings_message = load_settings()
+        self.settings = settings
+        self.session = Session()
+        self.prompts = Prompts(self)
+        self.notices: list[str] = []  # every message shown in the status bar, oldest first
+        self.model_state = "missing"
+        self._selected: list[str] = []
+        self._current: str | None = None
+        self._jobs: dict[int, list[str]] = {}
+        self.tasks = TaskSet(self)
+        self.outputs = Outputs(self)
+        self._changed_rows: set[int] | None = set()
+        self._asked_places: set[tuple[float, float]] = set()
+        self._fit_next = True  # the next selection change fits the map (not after a pin click)
+
+        self.thumbnails = ThumbnailLoader(THUMB_PX, parent=self)
+        self.exif_reader = ExifReader(self)
+        self.exif_reader.read.connect(self._exif_read)
+        self.places = PlaceNamer(self)
+        self.places.found.connect(self.session.set_places)
+        self.places.warm_up()
+        self.predictor = PredictionController(embedder_factory, self)
+        worker = self.predictor.worker
+        worker.model_status.connect(self._model_status)
+        worker.progress.connect(self._predict_progress)
+        worker.predicted.connect(self._predicted)
+        worker.failed.connect(self._predict_failed)
+        worker.finished.connect(self._predict_finished)
+        worker.warmed.connect(self._warmed)
+
+        self.table_model = PhotoTableModel(self.session, self.thumbnails, self)
+        self.photo_list = PhotoListView(self.table_model, self)
+        self.photo_list.selection_changed.connect(self._selection_changed)
+        self.details = DetailsPanel(self.session, self)
+        self.map_panel = MapPanel(self.session, settings.tile_url, self)
+        self.map = self.map_panel.map
+        self.map.pinClicked.connect(self._pin_clicked)
+        self.map.pinMoved.connect(self._pin_moved)
+        self.map.locationRequested.connect(self._location_requested)
+        self.model_panel = ModelPanel(self)
+        self.trainer_tab = TrainerTab(self)
+        self._build_layout()
+        self.menu_actions = build_actions(self)
+        self._connect_panels()
+
+        self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
+        self._refresh_timer.timeout.connect(self._refresh)
+        self.session.listeners.append(self)
+        self.setAcceptDrops(True)
+        self.resize(1400, 860)
+        if settings_message:
+            self.notify(settings_message)
+        self.load_model()
+
+    # -- layout and actions --------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        right = QWidget(self)
+        column = QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.model_panel)
+        column.addWidget(self.details, 1)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self.photo_list)
+        splitter.addWidget(self.map_panel)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([470, 590, 340])
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(splitter, "Photos")
+        self.tabs.addTab(self.trainer_tab, "Trainer")
+        self.setCentralWidget(self.tabs)
+        self.progress = ProgressStatus(self)
+        self.progress.cancel_requested.connect(self.cancel_prediction)
+        self.counts = QLabel(self)
+        self.counts.setMinimumWidth(330)  # fixed widths: a new count must not relayout the window
+        self.model_label = QLabel(self)
+        bar = self.statusBar()
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.counts)
+        bar.addPermanentWidget(self.model_label)
+
+    def _connect_panels(self) -> None:
+        self.details.accept_requested.connect(self.accept_best)
+        self.details.coordinates_requested.connect(self.set_coordinates)
+        self.details.clear_requested.connect(self.clear_confirmation)
+        self.model_panel.import_requested.connect(self.import_checkpoint)
+        self.model_panel.train_requested.connect(
+            lambda: self.tabs.setCurrentWidget(self.trainer_tab)
+        )
+        self.model_panel.download_requested.connect(self.download_model)
+        self.model_panel.encoder_download_requested.connect(self.download_encoder)
+
+    def notify(self, text: str) -> None:
+        self.notices.append(text)
+        self.statusBar().showMessage(text, 15_000)
+
+    # -- opening photos ----------------------------------------------------------------------
+    def add_paths(self, paths: Iterable[str | Path]) -> int:
+        """Add photos and folders (recursive); returns how many new photos were added."""
+        new = self.session.add(paths)
+        self.exif_reader.request([(p.key, str(p.path)) for p in new])
+        if new:
+            self.notify(f"added {len(new)} photo{'s' * (len(new) != 1)}")
+            if not self._selected:
+                self.photo_list.select_keys([new[0].key])
+        return len(new)
+
+    def open_photos(self) -> None:
+        self.add_paths(self.prompts.open_photos())
+
+    def open_folder(self) -> None:
+        folder = self.prompts.open_folder()
+        if folder:
+            self.add_paths([folder])
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    dragMoveEvent = dragEnterEvent  # noqa: N815
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)
+
+    def _exif_read(self, results: list[ExifResult]) -> None:
+        for r in results:
+            self.session.set_exif(r.key, r.position, error=r.error, unusable=r.unusable)
+
+    def remove_selected(self) -> None:
+        self.session.remove(self._selected)
+
+    def loading_done(self) -> bool:
+        """Every photo's EXIF is read, every thumbnail asked for has arrived, and the views
+        show it all (no refresh pending)."""
+        return (
+            not self._refresh_timer.isActive()
+            and self.exif_reader.idle
+            and self.thumbnails.idle
+            and self.details.loader.idle
+            and self.places.idle
+            and all(p.exif_read for p in self.session.photos)
+        )
+
+    # -- session listener: gather changes, push them to map, details and status ----------------
+    def photos_about_to_be_added(self, first: int, last: int) -> None:
+        pass
+
+    def photos_added(self) -> None:
+        self._changed_rows = None
+        self._refresh_timer.start()
+
+    def photos_changed(self, rows: Sequence[int] | None) -> None:
+        if rows is None:
+            self._changed_rows = None
+        elif self._changed_rows is not None:
+            self._changed_rows.update(rows)
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def photos_about_to_be_reset(self) -> None:
+        pass
+
+    def photos_reset(self) -> None:
+        self.photos_added()
+
+    def _refresh(self) -> None:
+        rows, self._changed_rows = self._changed_rows, set()
+        photos = (
+            self.session.photos
+            if rows is None
+            else [self.session.photos[r] for r in rows if r < len(self.session)]
+        )
+        self._ask_places(photos)
+        self.map.set_photos(self.session.pins())
+        current = None if self._current is None else self.session.photo(self._current)
+        if current is not None and (rows is None or self.session.row_of(current.key) in rows):
+            self.details.refresh()
+            self.map_panel.show_photo(self._current)
+        self._show_counts()
+
+    def _warmed(self) -> None:
+        """The model side is imported: show distances (they need it), and move the objects of
+        the start-up (torch's, Qt's) out of the garbage collector's way: a full collection
+        over them held the GIL for 200-400 ms (measured), a stall of the window each time."""
+        gc.freeze()
+        self.details.refresh()
+
+    def _ask_places(self, photos) -> None:
+        todo = [
+            p
+            for p in self.session.unnamed_points(photos)
+            if place_key(*p) not in self._asked_places
+        ]
+        self._asked_places.update(place_key(*p) for p in todo)
+        self.places.request(todo)
+
+    def _show_counts(self) -> None:
+        states = [p.state for p in self.session.photos]
+        parts = [f"{len(states)} photos"]
+        for state, name in (
+            (PhotoState.EXIF, "with EXIF"),
+            (PhotoState.PREDICTED, "predicted"),
+            (PhotoState.CONFIRMED, "confirmed"),
+            (PhotoState.ERROR, "error" if states.count(PhotoState.ERROR) == 1 else "errors"),
+        ):
+            count = states.count(state)
+            if count:
+                parts.append(f"{count} {name}")
+        self.counts.setText(" · ".join(parts))
+
+    # -- selection and the map ------------------------------------------------------------------
+    def _selection_changed(self, keys: list[str], current: str | None) -> None:
+        self._selected, self._current = keys, current
+        fit, self._fit_next = self._fit_next, True
+        self.details.show_photo(current, len(keys))
+        self.map.set_selection(keys, fit=fit)
+        self.map_panel.show_photo(current)
+
+    def _pin_clicked(self, key: str) -> None:
+        self._fit_next = False  # the user is looking at that pin: do not move the map
+        self.photo_list.select_keys([key])
+
+    def _pin_moved(self, key: str, lat: float, lon: float) -> None:
+        self.session.confirm(key, lat, lon)
+
+    def _location_requested(self, lat: float, lon: float) -> None:
+        if self._current is None:
+            self.notify("select a photo first, then right-click the map to set its location")
+            return
+        self.session.confirm(self._current, lat, lon)
+
+    # -- corrections -----------------------------------------------------------------------------
+    def accept_best(self) -> None:
+        done = self.session.accept_best(self._selected)
+        if not done:
+            self.notify("no prediction to accept: predict the selected photos first")
+
+    def set_coordinates(self) -> None:
+        if not self._selected:
+            self.notify("select the photos to place first")
+            return
+        photo = self.session.photo(self._current or self._selected[0])
+        loc = photo.location() if photo else None
+        answer = self.prompts.coordinates(
+            format_decimal(*loc[0]) if loc else "", len(self._selected)
+        )
+        if answer is not None:
+            for key in self._selected:
+                self.session.confirm(key, *answer)
+
+    def clear_confirmation(self) -> None:
+        self.session.clear_confirmation(self._selected)
+
+    # -- model ---------------------------------------------------------------------------------
+    def load_model(self, allow_download: bool = False) -> None:
+        if self.settings.checkpoint:
+            self._model_status("loading", f"loading {self.settings.checkpoint}…")
+            self.predictor.load_model(self.settings, allow_download)
+        else:
+            self._model_status("missing", "no model yet")
+
+    def _model_status(self, state: str, text: str) -> None:
+        self.model_state = state
+        self.model_panel.set_state(state, text)
+        labels = {"ready": f"Model: {text}", "loading": "Loading the model…"}
+        self.model_label.setText(labels.get(state, "No model"))
+
+    def import_checkpoint(self) -> None:
+        path = self.prompts.open_checkpoint()
+        if path:
+            self.apply_settings(dataclasses.replace(self.settings, checkpoint=path))
+
+    def download_model(self) -> None:
+        url = self.settings.model_url
+        if not url:
+            self.prompts.error(
+                "Download model",
+                "No model download URL is set: enter one in Settings (Edit > Settings…).",
+            )
+            return
+        dest = model_destination(url)
+        if not self.prompts.confirm(
+            "Download model", f"Download the model from\n{url}\nto {dest}?"
+        ):
+            return
+        dialog = QProgressDialog(f"Downloading {url}…", "Cancel", 0, 1000, self)
+        dialog.setWindowTitle("Download model")
+        dialog.setMinimumDuration(0)
+        task = self.tasks.start(
+            lambda progress, cancelled: download(url, dest, progress, cancelled),
+            lambda path: self._model_downloaded(dialog, path),
+            lambda message: self._download_failed(dialog, message),
+        )
+        task.progress.connect(
+            lambda done, total: dialog.setValue(int(1000 * done / total)) if total else None
+        )
+        dialog.canceled.connect(task.cancel)
+        dialog.show()
+
+    def _model_downloaded(self, dialog: QProgressDialog, path: Path) -> None:
+        dialog.reset()
+        self.notify(f"downloaded the model to {path}")
+        self.apply_settings(dataclasses.replace(self.settings, checkpoint=str(path)))
+
+    def _download_failed(self, dialog: QProgressDialog, message: str) -> None:
+        if dialog.wasCanceled():
+            self.notify("download cancelled; nothing was kept")
+        else:
+            self.report_failure("Download model", message)
+        dialog.reset()
+
+    def download_encoder(self) -> None:
+        if self.prompts.confirm(
+            "Download encoder weights",
+            "Download the image encoder's weights now? They are large (hundreds of MB).",
+        ):
+            self.load_model(allow_download=True)
+
+    def edit_settings(self) -> None:
+        new = self.prompts.settings(self.settings)
+        if new is not None:
+            self.apply_settings(new)
+
+    def apply_settings(self, new: Settings) -> None:
+        old, self.settings = self.settings, new
+        try:
+            save_settings(new)
+        except (OSError, ValueError) as exc:
+            self.prompts.error("Settings", f"the settings could not be saved: {exc}")
+        if new.tile_url != old.tile_url:
+            self.map.set_tile_url(new.tile_url or None)
+        model_fields = ("checkpoint", "encoder_weights", "device")
+        if (
+            any(getattr(new, f) != getattr(old, f) for f in model_fields)
+            or self.model_state != "ready"
+        ):
+            self.load_model()
+
+    # -- prediction ------------------------------------------------------------------------------
+    def predict_selected(self) -> None:
+        self.predict(self._selected)
+
+    def predict_all(self) -> None:
+        self.predict([p.key for p in self.session.photos if p.prediction is None])
+
+    def predict(self, keys: Sequence[str]) -> int | None:
+        """Queue a prediction of these photos; returns the job id (None when nothing started)."""
+        if self.model_state in ("missing", "invalid", "weights"):
+            self.notify(
+                "no model to predict with: import a checkpoint, train one, or download weights"
+            )
+            return None
+        photos = [self.session.photo(k) for k in keys]
+        todo = [p for p in photos if p is not None and not p.queued and not p.load_error]
+        if not todo:
+            self.notify("nothing to predict: select photos that can be read")
+            return None
+        job = self.predictor.predict([(p.key, str(p.path)) for p in todo], self.settings)
+        self._jobs[job] = [p.key for p in todo]
+        self.session.set_queued(self._jobs[job], True)
+        self.progress.start(f"predicting {len(todo)} photo{'s' * (len(todo) != 1)}…")
+        return job
+
+    def cancel_prediction(self) -> None:
+        if self.predictor.busy:
+            self.predictor.cancel()
+            self.progress.label.setText("cancelling…")
+            self.progress.cancel.setEnabled(False)
+
+    def _predict_progress(self, job: int, fraction: float, text: str) -> None:
+        if job == max(self._jobs, default=None):
+            self.progress.set_progress(fraction, f"predicting: {text}")
+
+    def _predicted(self, _job: int, key: str, prediction: PhotoPrediction) -> None:
+        self.session.set_prediction(key, prediction)
+
+    def _predict_failed(self, _job: int, key: str, message: str) -> None:
+        self.session.set_predict_error(key, message)
+
+    def _predict_finished(self, job: int, outcome: str, message: str) -> None:
+        self.session.set_queued(self._jobs.pop(job, []), False)
+        self.notify(message if outcome != "failed" else f"prediction failed: {message}")
+        if not self.predictor.busy:
+            self.progress.finish()
+
+    # -- export and write-back (app.outputs) -------------------------------------------------
+    def export_selected(self) -> None:
+        self.outputs.export_dialog(self._selected)
+
+    def export_all(self) -> None:
+        self.outputs.export_dialog(self.session.keys())
+
+    def write_selected(self) -> None:
+        self.outputs.write(self._selected)
+
+    def write_all(self) -> None:
+        self.outputs.write(self.session.keys())
+
+    def undo_write(self) -> None:
+        self.outputs.undo()
+
+    def reread_exif(self, keys: Iterable[str]) -> None:
+        photos = [self.session.photo(k) for k in keys]
+        self.exif_reader.request([(p.key, str(p.path)) for p in photos if p is not None])
+
+    def report_failure(self, title: str, message: str) -> None:
+        self.notify(f"{title}: {message}")
+        self.prompts.error(title, message)
+
+    # -- shutting down -----------------------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the workers (waits for the running chunk); safe to call twice."""
+        self._refresh_timer.stop()
+        self.tasks.cancel_all()
+        if self in self.session.listeners:
+            self.session.listeners.remove(self)
+        self.predictor.shutdown()
+        pools = [self.thumbnails.pool, self.exif_reader.pool, self.places.pool]
+        for pool in [*pools, self.details.loader.pool, QThreadPool.globalInstance()]:
+            pool.clear()
+            pool.waitForDone(30_000)
