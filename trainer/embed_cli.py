@@ -29,7 +29,9 @@ def add_encoder_options(parser: argparse.ArgumentParser, *, choose_model: bool =
             "(default ViT-L-14, the paper's; ViT-B-32 is lighter)",
         )
         parser.add_argument(
-            "--pretrained", help="open_clip pretrained tag (default openai; none with --weights)"
+            "--pretrained",
+            help="open_clip pretrained tag (default openai); with --weights, the tag those "
+            "weights are, if any",
         )
         parser.add_argument("--weights", type=Path, metavar="FILE", help="local weights file")
     parser.add_argument(
