@@ -52,7 +52,8 @@ def add_embed_parsers(subparsers) -> None:
     embed = subparsers.add_parser(
         "embed",
         help="build an embedding dataset from geotagged photos or a location CSV",
-        description=__doc__.split("\n\n")[0],
+        description="Build an embedding dataset (shards and a manifest) from geotagged photos or "
+        "a location CSV; a rerun resumes where the last one stopped.",
     )
     source = embed.add_mutually_exclusive_group(required=True)
     source.add_argument("--photos", type=Path, metavar="DIR", help="a folder of photos with GPS")
