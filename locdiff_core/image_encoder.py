@@ -52,7 +52,7 @@ ProgressFn = Callable[[int, int], None]
 @dataclass(frozen=True)
 class EncoderConfig:
     model: str = "ViT-L-14"  # an open_clip name, or a path to an open_clip model-config JSON
-    pretrained: str | None = "openai"  # open_clip pretrained tag; None with `weights`
+    pretrained: str | None = "openai"  # open_clip tag; with `weights`: the tag they are, or None
     weights: Path | None = None  # a local weights file (safetensors or a torch state dict)
     device: str = "auto"  # auto | cpu | cuda[:N]
     cache_dir: Path | None = None  # default: LocDiff's, Hugging Face's and open_clip's caches

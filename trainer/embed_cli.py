@@ -29,7 +29,9 @@ def add_encoder_options(parser: argparse.ArgumentParser, *, choose_model: bool =
             "(default ViT-L-14, the paper's; ViT-B-32 is lighter)",
         )
         parser.add_argument(
-            "--pretrained", help="open_clip pretrained tag (default openai; none with --weights)"
+            "--pretrained",
+            help="open_clip pretrained tag (default openai); with --weights, the tag those "
+            "weights are, if any",
         )
         parser.add_argument("--weights", type=Path, metavar="FILE", help="local weights file")
     parser.add_argument(
@@ -50,7 +52,8 @@ def add_embed_parsers(subparsers) -> None:
     embed = subparsers.add_parser(
         "embed",
         help="build an embedding dataset from geotagged photos or a location CSV",
-        description=__doc__.split("\n\n")[0],
+        description="Build an embedding dataset (shards and a manifest) from geotagged photos or "
+        "a location CSV; a rerun resumes where the last one stopped.",
     )
     source = embed.add_mutually_exclusive_group(required=True)
     source.add_argument("--photos", type=Path, metavar="DIR", help="a folder of photos with GPS")

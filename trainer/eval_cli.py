@@ -1,4 +1,4 @@
-"""``locdiff eval``: accuracy, median error and GeoScore (issue 3; from images: issue 5).
+"""``locdiff eval``: accuracy, median error and GeoScore of predictions or of a checkpoint.
 
     locdiff eval --pred PRED.csv --data TEST [--json]
     locdiff eval --checkpoint RUN_DIR --csv TEST.csv --images ROOT [--encoder-weights FILE]

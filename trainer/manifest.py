@@ -185,24 +185,30 @@ def _shard_ids(path: Path) -> list[str] | None:
 
 
 def _recover(folder: Path) -> dict[str, Entry]:
-    """Repair what an interruption left (see the module docstring); returns the latest entries."""
+    """Repair what an interruption left (see the module docstring); returns the latest entries.
+
+    Blocks are appended one after another, so only the last shard named can have lost lines:
+    its rows are checked against them; every other shard named must exist.
+    """
     for stale in folder.glob(".*.tmp"):  # atomic_write's temporaries of a killed process
         stale.unlink(missing_ok=True)
     entries, torn = _read(folder)
-    keep = list(entries)
-    for shard in sorted({e.shard for e in entries if e.shard}):
-        listed = {e.key for e in entries if e.shard == shard}
-        ids = _shard_ids(folder / shard) if (folder / shard).is_file() else None
-        present = listed & set(ids or ())
-        if ids is not None and present != set(ids):
-            _keep_rows(folder / shard, present)
-        if present != listed:
-            keep = [e for e in keep if e.shard != shard or e.key in present]
-    named = {e.shard for e in keep if e.shard}
+    listed: dict[str, set[str]] = {}
+    for e in entries:
+        if e.shard:
+            listed.setdefault(e.shard, set()).add(e.key)
+    present = {shard: keys for shard, keys in listed.items() if (folder / shard).is_file()}
+    if listed:
+        last = next(e.shard for e in reversed(entries) if e.shard)
+        ids = _shard_ids(folder / last) if last in present else None
+        present[last] = listed[last] & set(ids or ())
+        if ids is not None and present[last] != set(ids):
+            _keep_rows(folder / last, present[last])
+    keep = [e for e in entries if not e.shard or e.key in present.get(e.shard, ())]
     for path in folder.iterdir():
-        if _SHARD.match(path.name) and path.name not in named:
+        if _SHARD.match(path.name) and not present.get(path.name):
             path.unlink()  # committed without its lines, or emptied above
-    if torn or keep != entries:
+    if torn or len(keep) != len(entries):
         with atomic_write(folder / MANIFEST) as fh:
             fh.write("".join(e.to_json() + "\n" for e in keep).encode("utf-8"))
     return latest(keep)
