@@ -104,22 +104,29 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="steps per run (default: cpu 8, cuda 200)")
     parser.add_argument("--paper-epoch", action="store_true", help="also L = 31 (paper epoch)")
     args = parser.parse_args()
-    cuda = args.device.startswith("cuda")
-    steps = args.steps or (200 if cuda else 8)
+    run(args.device, args.procs, args.degrees, args.batch_size, args.steps, args.paper_epoch)
+
+
+def run(
+    device: str, procs: str, degrees: str, batch_size: int, steps: int | None, paper_epoch: bool
+) -> None:
+    """Measure and print the table (``procs`` and ``degrees`` are comma-separated lists)."""
+    cuda = device.startswith("cuda")
+    steps = steps or (200 if cuda else 8)
     log_every = max(1, steps // 5)
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
-    degrees = [int(d) for d in args.degrees.split(",")]
-    if args.paper_epoch and PAPER_EPOCH["degree"] not in degrees:
+    degrees = [int(d) for d in degrees.split(",")]
+    if paper_epoch and PAPER_EPOCH["degree"] not in degrees:
         degrees.append(PAPER_EPOCH["degree"])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        data = make_data(Path(tmp), rows=max(4 * args.batch_size, args.batch_size * 8))
-        for procs in (int(p) for p in args.procs.split(",")):
+        data = make_data(Path(tmp), rows=max(4 * batch_size, batch_size * 8))
+        for num_procs in (int(p) for p in procs.split(",")):
             for degree in degrees:
-                rate = measure(data, degree, procs, args.device, args.batch_size, steps, log_every)
-                rows.append(SpeedRow(args.device, procs, degree, args.batch_size, rate))
+                rate = measure(data, degree, num_procs, device, batch_size, steps, log_every)
+                rows.append(SpeedRow(device, num_procs, degree, batch_size, rate))
     print_table(rows)
-    if args.paper_epoch:
+    if paper_epoch:
         for r in rows:
             if r.degree == PAPER_EPOCH["degree"] and r.batch_size == PAPER_EPOCH["batch"]:
                 seconds = PAPER_EPOCH["iterations"] * r.batch_size / r.samples_per_s

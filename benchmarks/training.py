@@ -1,7 +1,11 @@
 """Training-side throughput (issue: from photos to a trained model).
 
     python benchmarks/training.py [--models ViT-B-32,ViT-L-14] [--images 8] [--batch-size 8]
-        [--photo-px 4032x3024] [--device cpu]
+        [--photo-px 4032x3024] [--device cpu] [--stages embed,train] [--procs 1,2]
+        [--degrees 23,47] [--paper-epoch]
+
+Two stages: image embedding (below) and the training throughput of ``locdiff train`` in one
+process and under torchrun (``train_speed.py``, which also runs on its own).
 
 Image embedding, the first stage of building a dataset (``locdiff embed``): images per second
 through the frozen image encoder in one process (no DataLoader workers), with random weights of
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import train_speed  # a sibling script
 from PIL import Image
 
 from locdiff_core.image_encoder import ImageEncoder
@@ -124,7 +129,19 @@ def main() -> None:
     parser.add_argument("--photo-px", default="4032x3024", help="WIDTHxHEIGHT of the photos")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--stages", default="embed,train", help="embed, train or both")
+    parser.add_argument("--procs", default="1,2", help="training: process counts")
+    parser.add_argument("--degrees", default="23,47", help="training: degrees L")
+    parser.add_argument("--paper-epoch", action="store_true", help="training: the paper's epoch")
     args = parser.parse_args()
+    stages = {s.strip() for s in args.stages.split(",")}
+    if "embed" in stages:
+        embedding(args)
+    if "train" in stages:
+        train_speed.run(args.device, args.procs, args.degrees, 512, None, args.paper_epoch)
+
+
+def embedding(args: argparse.Namespace) -> None:
     width, height = (int(v) for v in args.photo_px.lower().split("x"))
     print(
         f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
