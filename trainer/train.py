@@ -139,6 +139,7 @@ def train(config: TrainConfig, writer: RunWriter | None = None, *, resume: bool 
     env = distributed.setup(config.device)
     try:
         writer = writer or RunWriter(config.out, is_main=env.is_main)
+        writer.is_main = writer.is_main and env.is_main  # only rank 0 writes
         return _train(config, env, writer, resume)
     finally:
         distributed.teardown(env)
