@@ -144,8 +144,9 @@ def take_screenshot(window, out: Path, predict: bool = False, timeout_s: float =
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _prepare_environment(args)
-    import app.map_view  # noqa: F401  QtWebEngine must load before the QApplication exists
     from PySide6.QtWidgets import QApplication
+
+    from app import map_view  # noqa: F401  QtWebEngine must load before the QApplication exists
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName(TITLE)

@@ -3,6 +3,7 @@ checkpoint, and a window whose questions are answered by the test (helpers: app_
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import shutil
 import threading
@@ -13,10 +14,10 @@ import pytest
 import torch
 from app_helpers import EMBED_DIM, SAMPLES, AnsweringPrompts, pixel_embedder_factory
 
-try:  # QtWebEngine must load before pytest-qt creates the QApplication (else it crashes)
+# QtWebEngine must load before pytest-qt creates the QApplication (else it crashes); without
+# Qt the display tests skip.
+with contextlib.suppress(ImportError):
     import app.map_view  # noqa: F401
-except ImportError:  # no Qt here: the display tests skip
-    pass
 
 
 @pytest.fixture(autouse=True)
