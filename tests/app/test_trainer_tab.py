@@ -83,6 +83,15 @@ def test_copy_command_and_use_this_model(tab, tmp_path, qtbot):
     assert chosen.args == [str(run)]
 
 
+def test_use_this_model_loads_the_run_in_the_main_window(make_window, tiny_checkpoint, qtbot):
+    window = make_window()
+    assert window.model_state == "missing"
+    window.trainer_tab._run_dir = tiny_checkpoint  # as after a training run into it
+    window.trainer_tab.buttons["Use this model"].click()
+    assert window.settings.checkpoint == str(tiny_checkpoint)
+    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=30_000)
+
+
 def test_the_gpu_count_comes_from_a_child_process(tab, qtbot):
     tab.detect_gpus()
     qtbot.waitUntil(lambda: tab.gpu_count is not None, timeout=60_000)
@@ -107,6 +116,7 @@ def test_train_stop_resume_kill(tab, tmp_path, qtbot):
     run = tmp_path / "job" / "run"
     assert (run / "checkpoint.safetensors").is_file() and (run / "training_state.pt").is_file()
     assert "stopped after step" in _log(tab) and "[train finished]" in _log(tab)
+    assert "samples/s" in _log(tab)  # the trainer's own progress lines reach the pane
     assert not (run / "STOP").exists()
     assert len(tab.curves.series["samples_per_s"][0]) == len(loss[0])
     stopped_at = loss[0][-1]
