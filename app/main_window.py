@@ -147,6 +147,9 @@ class MainWindow(QMainWindow):
             lambda: self.tabs.setCurrentWidget(self.trainer_tab)
         )
         self.model_panel.download_requested.connect(self.download_model)
+        self.trainer_tab.checkpoint_chosen.connect(
+            lambda run: self.apply_settings(dataclasses.replace(self.settings, checkpoint=run))
+        )
         self.model_panel.encoder_download_requested.connect(self.download_encoder)
 
     def notify(self, text: str) -> None:
@@ -481,6 +484,7 @@ class MainWindow(QMainWindow):
         if self in self.session.listeners:
             self.session.listeners.remove(self)
         self.predictor.shutdown()
+        self.trainer_tab.shutdown()
         pools = [self.thumbnails.pool, self.exif_reader.pool, self.places.pool]
         for pool in [*pools, self.details.loader.pool, QThreadPool.globalInstance()]:
             pool.clear()
