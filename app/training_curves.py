@@ -4,31 +4,14 @@ of the best guess within 25, 200, 750 and 2500 km, fed with ``metrics.jsonl`` re
 
 from __future__ import annotations
 
-import ctypes
-import sys
-
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QWidget
+
+from app.qt_workarounds import keep_constants_alive
 
 VAL_THRESHOLDS_KM = (25, 200, 750, 2500)
 _VAL_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c", "#1f77b4")
 TRAIN_SERIES = {"loss": "Loss", "lr": "Learning rate", "samples_per_s": "Samples / s"}
-# PySide6 6.12 on Python 3.11 drops a reference to None (or True, False) each time a Python
-# override of a Qt virtual returns it, and pyqtgraph paints through such overrides (about 60 per
-# frame of these plots): after minutes of live curves the count reaches zero and the interpreter
-# aborts ("deallocating None"). Until the binding is fixed, the count is topped up here. It is
-# raised in place (CPython's ob_refcnt), not by holding references, which would be dropped again
-# when the interpreter exits and abort it then. Python 3.12 makes these objects immortal.
-_FLOOR = 1 << 24
-
-
-def keep_constants_alive() -> None:
-    """Give None, True and False back the references the binding's leak took (CPython < 3.12)."""
-    if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
-        return
-    for constant in (None, True, False):
-        if sys.getrefcount(constant) < _FLOOR:
-            ctypes.c_ssize_t.from_address(id(constant)).value += _FLOOR
 
 
 class TrainingCurves(QWidget):
