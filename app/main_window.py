@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -39,10 +40,11 @@ from app.session import PhotoPrediction, PhotoState, Session, place_key
 from app.settings import Settings, load_settings, save_settings
 from app.trainer_tab import TrainerTab
 from app.window_actions import build_actions
-from app.workers import PredictionController
+from app.workers import PredictionController, load_native_libraries_first
 
 TITLE = "LocDiff Studio"
 REFRESH_MS = 100
+PINS_MS = 400
 THUMB_PX = 48
 
 
@@ -55,6 +57,7 @@ class MainWindow(QMainWindow):
         embedder_factory=None,
     ) -> None:
         super().__init__()
+        load_native_libraries_first()  # before the map starts QtWebEngine
         self.setWindowTitle(TITLE)
         if settings is None:
             settings, settings_message = load_settings()
@@ -104,6 +107,10 @@ class MainWindow(QMainWindow):
 
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._refresh_timer.timeout.connect(self._refresh)
+        self._pins: list = []  # what the map shows
+        self._pins_pushed_at = 0.0
+        self._pins_timer = QTimer(self, singleShot=True)
+        self._pins_timer.timeout.connect(self._push_pins)
         self.session.listeners.append(self)
         self.setAcceptDrops(True)
         self.resize(1400, 860)
@@ -196,6 +203,7 @@ class MainWindow(QMainWindow):
         show it all (no refresh pending)."""
         return (
             not self._refresh_timer.isActive()
+            and not self._pins_timer.isActive()
             and self.exif_reader.idle
             and self.thumbnails.idle
             and self.details.loader.idle
@@ -233,12 +241,25 @@ class MainWindow(QMainWindow):
             else [self.session.photos[r] for r in rows if r < len(self.session)]
         )
         self._ask_places(photos)
-        self.map.set_photos(self.session.pins())
+        self._push_pins()
         current = None if self._current is None else self.session.photo(self._current)
         if current is not None and (rows is None or self.session.row_of(current.key) in rows):
             self.details.refresh()
             self.map_panel.show_photo(self._current)
         self._show_counts()
+
+    def _push_pins(self) -> None:
+        """Send the pins to the map when they changed, at most every :data:`PINS_MS` (the page
+        redraws every pin on each push: while a thousand predictions arrive, fewer is better)."""
+        wait = PINS_MS / 1000 - (time.monotonic() - self._pins_pushed_at)
+        if wait > 0:
+            if not self._pins_timer.isActive():
+                self._pins_timer.start(max(1, round(wait * 1000)))
+            return
+        pins = self.session.pins()
+        if pins != self._pins:
+            self._pins, self._pins_pushed_at = pins, time.monotonic()
+            self.map.set_photos(pins)
 
     def _warmed(self) -> None:
         """The model side is imported: show distances (they need it), and move the objects of
@@ -477,6 +498,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the workers (waits for the running chunk); safe to call twice."""
         self._refresh_timer.stop()
+        self._pins_timer.stop()
         self.tasks.cancel_all()
         if self in self.session.listeners:
             self.session.listeners.remove(self)

@@ -21,6 +21,7 @@ from safetensors.torch import save
 
 from locdiff_core.atomic_file import atomic_write
 from locdiff_core.diffusion import DiffusionConfig
+from locdiff_core.encoder_identity import require_same_encoder
 from locdiff_core.nn import CSUNet, CSUNetConfig
 
 FORMAT = "locdiff-checkpoint"
@@ -32,7 +33,7 @@ FILE_NAME = "checkpoint.safetensors"
 class CheckpointConfig:
     model: CSUNetConfig
     diffusion: DiffusionConfig
-    encoder: dict | None = None  # {"name": ..., "pretrained": ..., "dim": ...}
+    encoder: dict | None = None  # image_encoder identity: {"name", "pretrained", "dim", ...}
     training: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -144,12 +145,14 @@ def load_checkpoint(
 
 
 def check_encoder(expected: dict | None, actual: dict | None, source: str) -> None:
-    """Refuse embeddings made by another image encoder than the checkpoint's."""
+    """Refuse embeddings made by another image encoder than the checkpoint's: another
+    architecture, preprocessing, width, pretrained tag or weights file (compared by sha256)."""
     if expected is None or actual is None:
         return
-    keys = ("name", "pretrained", "dim")
-    if any(expected.get(k) != actual.get(k) for k in keys):
-        raise ValueError(
-            f"{source} was embedded with {actual}, but the checkpoint expects {expected}; "
-            "embed the photos again with the checkpoint's encoder"
-        )
+    require_same_encoder(
+        expected,
+        actual,
+        f"{source} was embedded with {{actual}}, but the checkpoint expects {{expected}} "
+        "({problem}); embed the photos again with the checkpoint's encoder (`locdiff embed` "
+        "with its --model and --pretrained or --weights)",
+    )

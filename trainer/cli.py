@@ -12,6 +12,7 @@ import sys
 import time
 
 from locdiff_core import __version__
+from trainer.embed_cli import add_embed_parsers
 from trainer.eval_cli import add_eval_parser
 from trainer.gps_cli import add_gps_parser
 from trainer.model_cli import add_model_parsers
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--points", type=int, default=8, help="points to round-trip (default 8)")
     check.set_defaults(func=_selfcheck)
     add_model_parsers(sub)
+    add_embed_parsers(sub)
     add_eval_parser(sub)
     add_gps_parser(sub)
     return parser

@@ -1,35 +1,52 @@
-"""``locdiff eval``: accuracy, median error and GeoScore of a prediction CSV (issue 3).
+"""``locdiff eval``: accuracy, median error and GeoScore (issue 3; from images: issue 5).
 
     locdiff eval --pred PRED.csv --data TEST [--json]
+    locdiff eval --checkpoint RUN_DIR --csv TEST.csv --images ROOT [--encoder-weights FILE]
 
-``PRED.csv`` comes from ``locdiff predict``; ``TEST`` is the embedding dataset (a ``.npz`` file
-or a folder of shards) it was predicted on. Prints a table, or the numbers as JSON.
+The first form scores a prediction CSV from ``locdiff predict`` against the embedding dataset
+(a ``.npz`` file or a folder of shards) it was predicted on. The second runs end to end: it
+embeds the CSV's images (``IMG_ID, LAT, LON`` rows, as in Im2GPS3k) with the checkpoint's own
+image encoder, predicts and scores, and says how many images were skipped and why. Both print
+a table, or the numbers as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+from trainer.embed_cli import add_encoder_options
 
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``eval`` subcommand on ``parser.add_subparsers()``'s result."""
     parser = subparsers.add_parser(
         "eval",
-        help="score a prediction CSV: accuracy within 1-2500 km, median km, GeoScore",
+        help="score predictions, or a checkpoint on images: accuracy 1-2500 km, median, GeoScore",
         description=__doc__.split("\n\n")[0],
     )
-    parser.add_argument(
-        "--pred", type=Path, required=True, metavar="PRED.csv", help="from `locdiff predict`"
-    )
+    parser.add_argument("--pred", type=Path, metavar="PRED.csv", help="from `locdiff predict`")
     parser.add_argument(
         "--data",
         type=Path,
-        required=True,
         metavar="TEST",
         help="the dataset predicted on: a .npz file or a folder of .npz shards",
     )
+    images = parser.add_argument_group("end to end from images")
+    images.add_argument("--checkpoint", type=Path, metavar="RUN_DIR")
+    images.add_argument("--csv", type=Path, metavar="TEST.csv", help="IMG_ID,LAT,LON rows")
+    images.add_argument("--images", type=Path, metavar="ROOT", help="the folder of the images")
+    images.add_argument(
+        "--encoder-weights", type=Path, metavar="FILE", help="when the encoder has no tag"
+    )
+    add_encoder_options(images, choose_model=False)
+    images.add_argument("--samples", type=int, default=16, help="samples per image (paper 16)")
+    images.add_argument("--steps", type=int, help="sampler steps (default: ddpm all, ddim 20)")
+    images.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim"])
+    images.add_argument("--seed", type=int, default=0)
+    images.add_argument("--out", type=Path, metavar="PRED.csv", help="also save the predictions")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run_eval)
     return parser
@@ -39,6 +56,66 @@ def run_eval(args: argparse.Namespace) -> int:
     # imported here so that `locdiff --help` does not wait for torch
     from trainer.evaluate import evaluate, format_table
 
-    result = evaluate(args.pred, args.data)
-    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    from_images = [args.checkpoint, args.csv, args.images]
+    if args.pred is not None or args.data is not None:
+        if args.pred is None or args.data is None or any(a is not None for a in from_images):
+            raise ValueError(
+                "give --pred PRED.csv --data TEST, or --checkpoint RUN_DIR --csv TEST.csv "
+                "--images ROOT"
+            )
+        result = evaluate(args.pred, args.data)
+        print(json.dumps(result, indent=2) if args.json else format_table(result))
+        return 0
+    if any(a is None for a in from_images):
+        raise ValueError(
+            "give --checkpoint RUN_DIR --csv TEST.csv --images ROOT (or --pred and --data)"
+        )
+    return _eval_images(args)
+
+
+def _eval_images(args: argparse.Namespace) -> int:
+    from locdiff_core.diffusion import SamplerKind
+    from locdiff_core.predictor import PredictorConfig
+    from trainer.evaluate import evaluate_images, format_table
+    from trainer.predictions import write_predictions
+    from trainer.progress import StageBars
+
+    config = PredictorConfig(
+        num_samples=args.samples,
+        sampler=SamplerKind(args.sampler),
+        num_steps=args.steps,
+        seed=args.seed,
+    )
+    bars = StageBars(units={"predicting": "sampler steps"})
+    try:
+        result = evaluate_images(
+            args.checkpoint,
+            args.csv,
+            args.images,
+            encoder_weights=args.encoder_weights,
+            device=args.device,
+            download=args.download,
+            cache_dir=args.cache_dir,
+            config=config,
+            batch_size=args.batch_size,
+            num_workers=args.workers,
+            progress=bars,
+        )
+    finally:
+        bars.close()
+    if args.out is not None:
+        write_predictions(args.out, result.predictions)
+    skipped = sum(result.skipped.values())
+    if args.json:
+        payload = {**result.scores, "images": result.total, "skipped": dict(result.skipped)}
+        print(json.dumps(payload, indent=2))
+    else:
+        print(format_table(result.scores))
+        reasons = ", ".join(f"{n} {k}" for k, n in sorted(result.skipped.items()))
+        print(f"{result.total - skipped} of {result.total} images scored", end="")
+        print(f"; skipped {reasons}" if skipped else "")
+        for problem in result.problems:
+            print(f"  {problem}")
+    if args.out is not None:
+        print(f"predictions: {args.out}", file=sys.stderr)
     return 0

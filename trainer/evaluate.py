@@ -1,4 +1,5 @@
-"""Score a prediction CSV against the dataset it was predicted on (issue 3, paper Sec. 5).
+"""Score a prediction CSV against the dataset it was predicted on (issue 3, paper Sec. 5), or a
+checkpoint end to end on a location CSV's images (:func:`evaluate_images`).
 
 Rows are matched to the dataset by ``id``; every image of the dataset must have exactly one
 prediction. The field's numbers (:func:`locdiff_core.metrics.summarize`) are computed twice:
@@ -9,14 +10,24 @@ centre of the samples), so the two can be compared on the same images.
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 
 from locdiff_core.geo import great_circle_km
+from locdiff_core.image_encoder import ImageEncoder, resolve_device
 from locdiff_core.metrics import THRESHOLDS_KM, accuracy_key, summarize
+from locdiff_core.photo.errors import PhotoError
+from locdiff_core.predictor import Predictor, PredictorConfig
 from trainer.data import load_embeddings
-from trainer.predictions import read_predictions
+from trainer.embed import outcome_of
+from trainer.location_csv import BadRow, LocatedImage, read_location_csv
+from trainer.manifest import Outcome
+from trainer.predictions import PredictionRow, read_predictions
 
 _EXAMPLES = 3
 
@@ -37,7 +48,12 @@ def evaluate(pred_path: str | os.PathLike, data_path: str | os.PathLike) -> dict
     index = {image_id: i for i, image_id in enumerate(data.ids.tolist())}
     _check_same_ids(pred_path, data_path, [r.id for r in rows], index)
     order = np.array([index[r.id] for r in rows])
-    true_lat, true_lon = data.lat[order], data.lon[order]
+    return score(rows, data.lat[order], data.lon[order])
+
+
+def score(rows: list[PredictionRow], true_lat, true_lon) -> dict[str, dict]:
+    """``{"best": summarize(...), "centre": summarize(...)}`` of predictions against the truth
+    (``true_lat``, ``true_lon`` (N,) degrees, in the order of ``rows``)."""
     result = {}
     for guess in Guess:
         lat = np.array([getattr(r, f"{guess.value}_lat") for r in rows])
@@ -90,3 +106,86 @@ def format_table(result: dict[str, dict]) -> str:
         rest = (cell.rjust(w) for cell, w in zip(line[1:], widths[1:], strict=True))
         out.append("  ".join([first, *rest]))
     return "\n".join(out)
+
+
+@dataclass
+class ImageEvaluation:
+    """The scores of a checkpoint on a location CSV's images, and what was left out."""
+
+    scores: dict[str, dict]  # as evaluate(): {"best": ..., "centre": ...}
+    total: int  # rows in the CSV
+    skipped: Counter = field(default_factory=Counter)  # outcome ("missing", ...) -> images
+    problems: list[str] = field(default_factory=list)  # the first few reasons
+    predictions: list[PredictionRow] = field(default_factory=list)
+
+
+def evaluate_images(
+    checkpoint: str | os.PathLike,
+    csv_path: str | os.PathLike,
+    images: str | os.PathLike,
+    *,
+    encoder_weights: Path | None = None,
+    device: str = "auto",
+    download: bool = False,
+    cache_dir: Path | None = None,
+    config: PredictorConfig | None = None,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ImageEvaluation:
+    """Embed the CSV's images with the checkpoint's own encoder, predict, and score.
+
+    Images that are missing, unreadable or on a bad row are skipped and counted.
+    """
+    predictor = Predictor.from_checkpoint(checkpoint, resolve_device(device))
+    encoder = ImageEncoder.for_checkpoint(
+        predictor.config.encoder,
+        weights=encoder_weights,
+        device=device,
+        download=download,
+        cache_dir=cache_dir,
+    )
+    rows = list(read_location_csv(csv_path, images))
+    located = [r for r in rows if isinstance(r, LocatedImage)]
+    result = ImageEvaluation({}, len(rows))
+
+    def skip(outcome: str, reason: str) -> None:
+        result.skipped[outcome] += 1
+        if len(result.problems) < _EXAMPLES:
+            result.problems.append(reason)
+
+    for row in rows:
+        if isinstance(row, BadRow):
+            skip(Outcome.BAD_ROW.value, row.reason)
+    kept, embeddings = [], []
+    for i, out in encoder.embed_paths(
+        [r.path for r in located],
+        batch_size=batch_size,
+        num_workers=num_workers,
+        progress=_stage(progress, "embedding"),
+    ):
+        if isinstance(out, PhotoError):
+            skip(outcome_of(out).value, str(out))
+        else:
+            kept.append(located[i])
+            embeddings.append(out)
+    if not kept:
+        raise ValueError(
+            f"{csv_path}: none of its {len(rows)} images could be embedded "
+            f"({dict(result.skipped)}; e.g. {result.problems[:1]}); check --images"
+        )
+    config = config or PredictorConfig()
+    for i, p in predictor.iter_predict(
+        np.stack(embeddings), config, progress=_stage(progress, "predicting")
+    ):
+        result.predictions.append(PredictionRow.from_prediction(kept[i].id, p))
+    true_lat = np.array([r.lat for r in kept])
+    true_lon = np.array([r.lon for r in kept])
+    result.scores = score(result.predictions, true_lat, true_lon)
+    return result
+
+
+def _stage(progress, stage: str):
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)

@@ -1,52 +1,144 @@
 """``locdiff train`` and ``locdiff predict``: the model from the command line (issue 3).
 
-    locdiff train --data TRAIN [--val VAL] --out RUN_DIR --degree 47 --epochs 10 \\
-        --batch-size 512 --seed 0 [--device cpu|cuda]
+    locdiff train --data TRAIN [--val VAL | --val-fraction F --val-min-km KM] --out RUN_DIR \\
+        --degree 47 --epochs 10 --batch-size 512 --seed 0 [--device cpu|cuda]
+    torchrun --standalone --nproc-per-node N -m trainer train ...   (same options)
+    locdiff train --resume RUN_DIR [--epochs MORE ...]
     locdiff predict --checkpoint RUN_DIR --data TEST --out PRED.csv \\
         [--samples 16 --steps 100 --sampler ddpm|ddim --seed 0]
 
 ``TRAIN``, ``VAL`` and ``TEST`` are embedding datasets (a ``.npz`` file or a folder of shards);
-``PRED.csv`` is scored by ``locdiff eval``.
+``PRED.csv`` is scored by ``locdiff eval``. Multi-GPU and multi-node commands:
+:mod:`trainer.distributed`. ``--resume`` reuses the run's saved settings; options given with it
+may only change how the run proceeds (device, accumulation, logging and checkpoint intervals,
+limits; the epoch count under the constant schedule), not what it computes.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 
-def add_model_parsers(subparsers) -> None:
+def _add_train_parser(subparsers) -> None:
+    # Defaults are None so that a resume can tell the options given from those left out; the
+    # real defaults live in trainer.config.TrainConfig (the help repeats them: importing it
+    # here would make every `locdiff` command import torch).
     train = subparsers.add_parser(
         "train", help="train a LocDiffusion model on an embedding dataset", description=__doc__
     )
-    train.add_argument("--data", type=Path, required=True, metavar="TRAIN")
-    train.add_argument("--val", type=Path, metavar="VAL", help="validated after every epoch")
-    train.add_argument("--out", type=Path, required=True, metavar="RUN_DIR")
-    train.add_argument("--degree", type=int, default=47, help="SHDD degree L (paper: 15-47)")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=512)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="cpu", help="cpu or cuda")
-    train.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (paper 1e-4)")
-    train.add_argument(
-        "--widths", default="1024,512,256", help="CS-UNet widths before the bottleneck"
+    add = train.add_argument
+    add("--data", type=Path, metavar="TRAIN", help="embedding dataset (required for a new run)")
+    add("--out", type=Path, metavar="RUN_DIR", help="run folder (required for a new run)")
+    add("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    add("--val", type=Path, metavar="VAL", help="a separate validation dataset")
+    add("--val-fraction", type=float, metavar="F", help="hold out this share of TRAIN instead")
+    add(
+        "--val-min-km",
+        type=float,
+        metavar="KM",
+        help="drop training photos within KM of a validation photo (OSV-5M: 1)",
     )
-    train.add_argument("--bottleneck", type=int, default=128, help="paper: 32 or 128")
-    train.add_argument("--dropout", type=float, default=0.3)
-    train.add_argument("--loss", default="shdd_kl", choices=["shdd_kl", "mse", "cosine"])
-    train.add_argument(
+    add("--val-every", type=int, metavar="EPOCHS", help="validate every EPOCHS epochs (1)")
+    add("--val-items", type=int, metavar="N", help="validation photos scored (512)")
+    add("--degree", type=int, help="SHDD degree L (paper: 15-47; 47)")
+    add("--epochs", type=int, help="(10)")
+    add(
+        "--batch-size",
+        type=int,
+        help="GLOBAL batch, split over processes and --accum-steps (512)",
+    )
+    add("--accum-steps", type=int, help="gradient accumulation micro-steps per step (1)")
+    add("--seed", type=int, help="(0)")
+    add("--device", help="cpu or cuda (cpu); under torchrun, cuda means cuda:LOCAL_RANK")
+    add("--precision", choices=["bf16", "fp32"], help="network precision on CUDA (bf16)")
+    add("--lr", type=float, help="Adam learning rate (paper 1e-4)")
+    add("--lr-schedule", choices=["constant", "cosine"], help="(constant, the paper's)")
+    add("--warmup-steps", type=int, help="linear warm-up steps (0)")
+    add("--widths", help="CS-UNet widths before the bottleneck (1024,512,256)")
+    add("--bottleneck", type=int, help="paper: 32 or 128 (128)")
+    add("--dropout", type=float, help="(0.3)")
+    add("--loss", choices=["shdd_kl", "mse", "cosine"], help="(shdd_kl)")
+    add(
         "--kl-estimator",
-        default="importance",
         choices=["importance", "uniform"],
-        help="importance: resolves the location below the anchor spacing; uniform: the paper's",
+        help="importance (default): resolves the location below the anchor spacing; "
+        "uniform: the paper's",
     )
-    train.add_argument("--anchors", type=int, default=2048)
-    train.add_argument("--cond-drop", type=float, default=0.0, help="for classifier-free guidance")
-    train.add_argument("--log-every", type=int, default=50)
-    train.add_argument("--max-steps", type=int, help="stop after this many steps")
+    add("--anchors", type=int, help="uniform KL anchors per batch (2048)")
+    add("--cond-drop", type=float, help="condition dropout for classifier-free guidance (0)")
+    add("--log-every", type=int, help="steps between metrics lines (50)")
+    add(
+        "--checkpoint-every",
+        type=int,
+        metavar="STEPS",
+        help="steps between checkpoints (1000; and at the end)",
+    )
+    add("--max-steps", type=int, help="stop at this step")
+    add("--max-seconds", type=float, help="stop after this much training time")
+    add("--dump-rank-params", action="store_const", const=True, help=argparse.SUPPRESS)
     train.set_defaults(func=run_train)
 
+
+#: CLI option -> TrainConfig field, where the names differ.
+_FIELD = {"bottleneck": "dim_bottleneck"}
+#: CLI option -> DiffusionConfig field.
+_DIFFUSION = {
+    "loss": "loss",
+    "kl_estimator": "kl_estimator",
+    "anchors": "num_anchors",
+    "cond_drop": "cond_drop_prob",
+}
+
+
+def train_config(args: argparse.Namespace):
+    """The TrainConfig of a command line: the options given over TrainConfig's defaults, or
+    over the run's saved settings with ``--resume``."""
+    from locdiff_core.diffusion import LossKind
+    from locdiff_core.shdd import KLEstimator
+    from trainer.config import LRSchedule, Precision, TrainConfig
+    from trainer.run_state import read_saved_config
+
+    given = {}
+    skip = {"command", "func", "resume", *_DIFFUSION}
+    for name, value in vars(args).items():
+        if name not in skip and value is not None:
+            given[_FIELD.get(name, name)] = value
+    if "widths" in given:
+        try:
+            given["widths"] = tuple(int(w) for w in given["widths"].split(",") if w.strip())
+        except ValueError as exc:
+            raise ValueError(
+                f"--widths must be comma-separated integers, got {args.widths!r}"
+            ) from exc
+    if "precision" in given:
+        given["precision"] = Precision(given["precision"])
+    if "lr_schedule" in given:
+        given["lr_schedule"] = LRSchedule(given["lr_schedule"])
+    diffusion = {
+        _DIFFUSION[k]: getattr(args, k) for k in _DIFFUSION if getattr(args, k) is not None
+    }
+    if "loss" in diffusion:
+        diffusion["loss"] = LossKind(diffusion["loss"])
+    if "kl_estimator" in diffusion:
+        diffusion["kl_estimator"] = KLEstimator(diffusion["kl_estimator"])
+    if args.resume is not None:
+        if args.out is not None and args.out.resolve() != args.resume.resolve():
+            raise ValueError(f"--out {args.out} differs from --resume {args.resume}; drop --out")
+        base = read_saved_config(args.resume)
+        given["out"] = args.resume
+    else:
+        if args.data is None or args.out is None:
+            raise ValueError("a new run needs --data TRAIN and --out RUN_DIR (or --resume RUN_DIR)")
+        base = TrainConfig(data=args.data, out=args.out)
+    given["diffusion"] = dataclasses.replace(base.diffusion, **diffusion)
+    return dataclasses.replace(base, **given)
+
+
+def add_model_parsers(subparsers) -> None:
+    _add_train_parser(subparsers)
     predict = subparsers.add_parser(
         "predict", help="predict locations for an embedding dataset", description=__doc__
     )
@@ -64,38 +156,11 @@ def add_model_parsers(subparsers) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from locdiff_core.diffusion import DiffusionConfig, LossKind
-    from locdiff_core.shdd import KLEstimator
-    from trainer.train import TrainConfig, TrainingDivergedError, train
+    from trainer.train import TrainingDivergedError, train
 
+    config = train_config(args)
     try:
-        widths = tuple(int(w) for w in args.widths.split(",") if w.strip())
-    except ValueError as exc:
-        raise ValueError(f"--widths must be comma-separated integers, got {args.widths!r}") from exc
-    config = TrainConfig(
-        data=args.data,
-        val=args.val,
-        out=args.out,
-        degree=args.degree,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        device=args.device,
-        lr=args.lr,
-        widths=widths,
-        dim_bottleneck=args.bottleneck,
-        dropout=args.dropout,
-        diffusion=DiffusionConfig(
-            loss=LossKind(args.loss),
-            kl_estimator=KLEstimator(args.kl_estimator),
-            num_anchors=args.anchors,
-            cond_drop_prob=args.cond_drop,
-        ),
-        log_every=args.log_every,
-        max_steps=args.max_steps,
-    )
-    try:
-        path = train(config)
+        path = train(config, resume=args.resume is not None)
     except TrainingDivergedError as exc:
         print(f"locdiff train: error: {exc}", file=sys.stderr)
         return 1

@@ -86,6 +86,20 @@ class PredictionRow:
             if problem:
                 raise ValueError(f"PredictionRow {self.id!r}: {column} = {value!r} {problem}")
 
+    @classmethod
+    def from_prediction(cls, image_id: str, p) -> PredictionRow:
+        """The row of a :class:`locdiff_core.predictor.LocationPrediction`."""
+        return cls(
+            id=image_id,
+            best_lat=p.best[0],
+            best_lon=p.best[1],
+            centre_lat=p.centre[0],
+            centre_lon=p.centre[1],
+            radius50_km=p.radius50_km,
+            radius90_km=p.radius90_km,
+            candidates=tuple((c.lat, c.lon, c.share) for c in p.candidates[:MAX_CANDIDATES]),
+        )
+
     def _float(self, column: str, value) -> float:
         if not isinstance(value, (str, bytes, bool)):
             try:

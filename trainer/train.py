@@ -1,74 +1,71 @@
-"""The LocDiffusion training loop on embedding datasets (paper Sec. 4.6, Appendix A.7).
+"""The LocDiffusion training loop (paper Sec. 4.6, Appendix A.7): one process, or one per GPU
+under ``torchrun`` with DistributedDataParallel (see :mod:`trainer.distributed`).
 
     locdiff train --data TRAIN --val VAL --out RUN_DIR --degree 47 --epochs 10 --batch-size 512
+    torchrun --standalone --nproc-per-node 4 -m trainer train --data TRAIN --out RUN_DIR \\
+        --val-fraction 0.05 --val-min-km 1 --degree 47 --batch-size 512 --device cuda
+    locdiff train --resume RUN_DIR      # (or the torchrun line with --resume RUN_DIR)
+    touch RUN_DIR/STOP                  # every process finishes its step, saves, exits 0
 
-Paper defaults: Adam (lr 1e-4, betas (0.9, 0.99), weight decay 5e-4), dropout 0.3, 2048
-anchors per batch for the SHDD-KL loss, T = 100 diffusion steps, clean-latent prediction.
+Paper defaults: Adam (lr 1e-4 constant, betas (0.9, 0.99), weight decay 5e-4), dropout 0.3,
+2048 anchors per batch for the SHDD-KL loss, T = 100 diffusion steps, clean-latent prediction.
 
-The run folder receives ``checkpoint.safetensors`` (weights and config, written atomically at
-every epoch end and at the end), ``metrics.jsonl`` (one JSON object per logging step: step,
-epoch, loss, lr, samples per second; validation accuracies when validation runs) and
-``train.log`` (the human-readable log). The loop keeps to what a ``torchrun`` launch needs
-(one ``raw_model``, rank-0-only writes through :class:`RunWriter`), so the distributed trainer
-wraps it rather than replacing it.
+``--batch-size`` is the global batch ``B``: ``W`` processes x ``A`` accumulation steps x a
+micro-batch. Step ``s`` of epoch ``e`` trains on rows ``perm_e[sB:(s+1)B]`` of the epoch's
+shuffle (DistributedSampler with ``set_epoch``; process ``r`` holds the positions ``r, r+W,
+...`` of that block). Every random number of the step (each example's timestep, noise,
+condition dropout and local KL anchors, and the batch's shared uniform anchors) is drawn for
+the whole global batch from a generator seeded by (seed, step) and taken by the example's
+position; each process's loss is its rows' sum times ``W / B`` and DDP averages the gradients,
+so an update equals the single-process update on the same global batch (to rounding), for any
+``W`` and ``A``. Each epoch trains on ``floor(N / B)`` full global batches (drop-last; the
+``N mod B`` rows left over differ from epoch to epoch). Dropout masks depend on (seed, step,
+rank). Only the network runs under bfloat16 autocast on CUDA; the loss stays in float32.
+
+The run folder receives ``checkpoint.safetensors`` (weights and config, every
+``--checkpoint-every`` steps and at the end), ``training_state.pt`` (what ``--resume`` needs,
+:mod:`trainer.run_state`), ``metrics.jsonl`` (one small JSON object per line: ``step``,
+``epoch``, ``loss``, ``lr``, ``samples_per_s``, ``time``; validation lines carry ``step``,
+``epoch``, ``time`` and ``val``: {"best": {...}, "centre": {...}}), ``train.log`` and, with
+``--val-fraction``, ``split.json``. Only rank 0 writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save as save_safetensors
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 
-from locdiff_core.checkpoint import CheckpointConfig, check_encoder, save_checkpoint
-from locdiff_core.diffusion import DiffusionConfig, GaussianDiffusion
+from locdiff_core.atomic_file import atomic_write
+from locdiff_core.checkpoint import CheckpointConfig, checkpoint_path, save_checkpoint
+from locdiff_core.diffusion import GaussianDiffusion
 from locdiff_core.geo import great_circle_km
 from locdiff_core.metrics import summarize
 from locdiff_core.nn import CSUNet, CSUNetConfig
 from locdiff_core.predictor import Predictor, PredictorConfig
-from locdiff_core.shdd.harmonics import check_degree
+from trainer import distributed, run_state
+from trainer.config import LRSchedule, Precision, TrainConfig, learning_rate
 from trainer.data import EmbeddingSet, load_embeddings
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    data: Path
-    out: Path
-    val: Path | None = None
-    degree: int = 47
-    epochs: int = 10
-    batch_size: int = 512
-    seed: int = 0
-    device: str = "cpu"
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.99)
-    weight_decay: float = 5e-4
-    widths: tuple[int, ...] = (1024, 512, 256)
-    dim_bottleneck: int = 128
-    dropout: float = 0.3
-    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
-    log_every: int = 50  # steps between metrics lines
-    max_steps: int | None = None  # stop early (for tests and quick looks)
-    max_seconds: float | None = None  # stop after this much training time
-    val_items: int = 512  # validation inputs (a fixed subset)
-    val_samples: int = 16
-    val_steps: int = 20  # DDIM steps for validation
-
-    def validate(self) -> None:
-        check_degree(self.degree)
-        if self.epochs < 1 or self.batch_size < 1 or self.log_every < 1:
-            raise ValueError("epochs, batch_size and log_every must be >= 1")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError("--device cuda was asked for, but torch sees no CUDA device")
-        self.diffusion.validate()
+__all__ = [
+    "LRSchedule",
+    "Precision",
+    "RunWriter",
+    "TrainConfig",
+    "TrainingDivergedError",
+    "train",
+    "validate_model",
+]
 
 
 class TrainingDivergedError(RuntimeError):
@@ -88,10 +85,11 @@ class RunWriter:
         with open(self.out / name, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
 
-    def log(self, line: str) -> None:
+    def log(self, line: str, echo: bool = True) -> None:
         if self.is_main:
             self._append("train.log", f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}")
-            self.echo(line)
+            if echo:
+                self.echo(line)
 
     def metrics(self, record: dict) -> None:
         if self.is_main:
@@ -104,11 +102,17 @@ def _progress_bar(done: int, total: int, width: int = 30) -> str:
 
 
 def validate_model(
-    model: CSUNet, config: CheckpointConfig, data: EmbeddingSet, train: TrainConfig
+    model: CSUNet,
+    config: CheckpointConfig,
+    data: EmbeddingSet,
+    train: TrainConfig,
+    rows: np.ndarray | None = None,
 ) -> dict:
-    """Accuracies of the best guess and the centre on a fixed subset of ``data``."""
-    n = min(len(data), train.val_items)
-    rows = np.random.default_rng(0).permutation(len(data))[:n]
+    """Accuracies of the best guess and the centre on a fixed subset of ``data`` (of its
+    ``rows`` when given)."""
+    rows = np.arange(len(data)) if rows is None else np.asarray(rows)
+    n = min(len(rows), train.val_items)
+    rows = rows[np.random.default_rng(0).permutation(len(rows))[:n]]
     was_training = model.training
     predictor = Predictor(model, config)
     cfg = PredictorConfig(num_samples=train.val_samples, num_steps=train.val_steps, seed=train.seed)
@@ -122,112 +126,311 @@ def validate_model(
     return out
 
 
-def train(config: TrainConfig, writer: RunWriter | None = None) -> Path:
-    """Train a model; returns the checkpoint path. Raises ``ValueError`` on bad input and
-    :class:`TrainingDivergedError` on a non-finite loss (the last good checkpoint is kept)."""
+def _seed_for(*parts: int) -> int:
+    """A 63-bit seed mixing ``parts`` (the run's seed, the step, ...)."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def train(config: TrainConfig, writer: RunWriter | None = None, *, resume: bool = False) -> Path:
+    """Train (or, with ``resume``, continue) a run; returns the checkpoint path. Raises
+    ``ValueError`` on bad input and :class:`TrainingDivergedError` on a non-finite loss (the
+    last good checkpoint is kept). Joins torchrun's process group when launched by it."""
     config.validate()
-    writer = writer or RunWriter(config.out)
+    env = distributed.setup(config.device)
+    try:
+        writer = writer or RunWriter(config.out, is_main=env.is_main)
+        return _train(config, env, writer, resume)
+    finally:
+        distributed.teardown(env)
+
+
+def _build_model(config: TrainConfig, dim_cond: int, device: torch.device) -> CSUNet:
     torch.manual_seed(config.seed)
-    data = load_embeddings(config.data)
-    val = load_embeddings(config.val) if config.val is not None else None
-    if val is not None:
-        if val.dim != data.dim:
-            raise ValueError(
-                f"{config.val}: embeddings have width {val.dim}, the training data {data.dim}"
-            )
-        check_encoder(data.encoder, val.encoder, str(config.val))
-    device = torch.device(config.device)
     model_cfg = CSUNetConfig(
         degree=config.degree,
-        dim_cond=data.dim,
+        dim_cond=dim_cond,
         widths=tuple(config.widths),
         dim_bottleneck=config.dim_bottleneck,
         dropout=config.dropout,
     )
     model = CSUNet(model_cfg).to(device)
-    diffusion = GaussianDiffusion(config.diffusion)
-    facts = {
-        "data": str(config.data),
-        "num_train": len(data),
-        "seed": config.seed,
-        "lr": config.lr,
-        "batch_size": config.batch_size,
-    }
-    ckpt_cfg = CheckpointConfig(model_cfg, config.diffusion, data.encoder, facts)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
-    )
-    emb = torch.from_numpy(data.embedding.astype(np.float32))
-    lat, lon = torch.from_numpy(data.lat), torch.from_numpy(data.lon)
-    gen = torch.Generator().manual_seed(config.seed)
-    steps_per_epoch = math.ceil(len(data) / config.batch_size)
-    total = steps_per_epoch * config.epochs
-    if config.max_steps is not None:
-        total = min(total, config.max_steps)
-    params = sum(p.numel() for p in model.parameters())
-    writer.log(f"config: {config}")
-    writer.log(
-        f"training {params:,} parameters on {len(data):,} embeddings (dim {data.dim}), "
-        f"L={config.degree}, {config.epochs} epochs x {steps_per_epoch} steps, device {device}"
-    )
-    step, start = 0, time.perf_counter()
-    window_loss, window_n, window_t = 0.0, 0, time.perf_counter()
-    path = None
-    stop = False
-    for epoch in range(config.epochs):
-        model.train()
-        order = torch.randperm(len(data), generator=gen)
-        for i in range(steps_per_epoch):
-            idx = order[i * config.batch_size : (i + 1) * config.batch_size]
-            c = emb[idx].to(device, non_blocking=True)
-            losses = diffusion.training_losses(
-                model, lat[idx].to(device), lon[idx].to(device), c, config.degree
+    if config.diffusion.cond_drop_prob == 0:
+        # Unused without condition dropout; DDP wants every trained parameter used.
+        model.null_cond.requires_grad_(False)
+    return model
+
+
+class _Run:
+    """One process's share of a training run: the data order, the model and its DDP wrapper,
+    the optimiser and the step, with what happens at a step's end (checkpoints, validation)."""
+
+    def __init__(
+        self, config: TrainConfig, env: distributed.DistEnv, writer: RunWriter, resume: bool
+    ) -> None:
+        self.config, self.env, self.writer = config, env, writer
+        self.micro = config.micro_batch(env.world_size)
+        self.data = load_embeddings(config.data)
+        self.plan = run_state.open_run(config, env, self.data, resume)
+        for note in self.plan.notes:
+            writer.log(note)
+        n_train, B = len(self.plan.train_rows), config.batch_size
+        self.steps_per_epoch = n_train // B
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"{config.data}: {n_train} training photos, fewer than one global batch "
+                f"(--batch-size {B}); lower --batch-size"
             )
-            loss = losses.mean()
-            if not torch.isfinite(loss):
-                writer.log(f"step {step}: loss is {float(loss)}; stopping (last checkpoint kept)")
-                raise TrainingDivergedError(
-                    f"non-finite training loss at step {step} (epoch {epoch}); try a lower --lr"
+        device = env.device
+        self.model = _build_model(config, self.data.dim, device)
+        self.optimizer = torch.optim.Adam(
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=config.lr,
+            betas=config.betas,
+            weight_decay=config.weight_decay,
+        )
+        self.step, self.saved = 0, None  # saved: the step of the last checkpoint written
+        if self.plan.state is not None:
+            self.model.load_state_dict(self.plan.state.model)
+            self.optimizer.load_state_dict(self.plan.state.optimizer)
+            self.step = self.saved = self.plan.state.step
+        self.ddp_model = self.model
+        if env.ddp:
+            ids = [env.local_rank] if device.type == "cuda" else None
+            self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
+        self.raw_model = self.ddp_model.module if env.ddp else self.ddp_model
+        self.diffusion = GaussianDiffusion(config.diffusion)
+        self.bf16 = device.type == "cuda" and config.precision is Precision.BF16
+        self.nonfinite = torch.zeros((), dtype=torch.float64, device=device)  # this step's
+        self.emb, self.lat, self.lon = (
+            torch.from_numpy(a) for a in (self.data.embedding, self.data.lat, self.data.lon)
+        )
+        self.rows = torch.from_numpy(self.plan.train_rows)
+        W = env.world_size
+        self.sampler = DistributedSampler(
+            range(n_train), num_replicas=W, rank=env.rank, shuffle=True, seed=config.seed
+        )
+        self.local = B // W  # this process's rows per step; local row j is global j*W + rank
+        self.position = torch.arange(self.local, device=device) * W + env.rank
+        self.gen = torch.Generator(device=device)
+        self.total = self.steps_per_epoch * config.epochs
+        self.end = min(self.total, config.max_steps or self.total)
+        self._order, self._order_epoch = torch.empty(0, dtype=torch.int64), -1
+        facts = {"data": str(config.data), "num_train": n_train, "seed": config.seed}
+        self.facts = facts | {"lr": config.lr, "batch_size": B, "world_size": W}
+
+    def describe(self) -> str:
+        c, env = self.config, self.env
+        params = sum(p.numel() for p in self.model.parameters())
+        return (
+            f"training {params:,} parameters on {len(self.plan.train_rows):,} embeddings (dim "
+            f"{self.data.dim}), L={c.degree}, {c.epochs} epochs x {self.steps_per_epoch} steps; "
+            f"{env.world_size} process(es) ({env.backend if env.ddp else 'single'}) on "
+            f"{env.device}, global batch {c.batch_size} = {env.world_size} x {c.accum_steps} x "
+            f"{self.micro}" + (", bf16 autocast" if self.bf16 else "")
+        )
+
+    def _network(self, x, t, c, drop_cond=None):
+        with torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.ddp_model(x, t, c, drop_cond=drop_cond).float()
+        # A diverged network is counted, not raised: the processes decide together at the end
+        # of the step (the loss would refuse non-finite input).
+        finite = torch.isfinite(out)
+        self.nonfinite.add_((~finite).sum())
+        return torch.where(finite, out, torch.zeros_like(out))
+
+    def _step_rows(self) -> torch.Tensor:
+        """This process's rows of the current step's global batch (positions r, r+W, ...)."""
+        epoch, i = divmod(self.step, self.steps_per_epoch)
+        if self._order_epoch != epoch:
+            self.sampler.set_epoch(epoch)
+            self._order = torch.tensor(list(self.sampler), dtype=torch.int64)
+            self._order_epoch = epoch
+        return self.rows[self._order[i * self.local : (i + 1) * self.local]]
+
+    def train_step(self, asked: bool, late: bool) -> tuple[float, float, bool, bool]:
+        """One optimiser step over the global batch; returns the batch's mean loss, the
+        learning rate used and whether any process asked to stop or ran out of time."""
+        c, env, device = self.config, self.env, self.env.device
+        B, A, micro = c.batch_size, c.accum_steps, self.micro
+        rows = self._step_rows()
+        seed = _seed_for(c.seed, self.step, env.rank, 1)  # dropout masks
+        torch.random.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            torch.cuda.manual_seed(seed)
+        self.gen.manual_seed(_seed_for(c.seed, self.step))  # the global batch's randomness
+        draws = self.diffusion.draw(B, c.degree, generator=self.gen, device=device)
+        self.model.train()
+        self.nonfinite.zero_()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        for k in range(A):
+            part = slice(k * micro, (k + 1) * micro)
+            idx = rows[part]
+            sync = not env.ddp or k == A - 1  # all-reduce the gradients on the last micro-step
+            with contextlib.nullcontext() if sync else self.ddp_model.no_sync():
+                losses = self.diffusion.training_losses(
+                    self._network,
+                    self.lat[idx],
+                    self.lon[idx],
+                    self.emb[idx].to(device, non_blocking=True),
+                    c.degree,
+                    draws=draws.rows(self.position[part]),
                 )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            window_loss += float(loss.detach()) * len(idx)
-            window_n += len(idx)
-            if step % config.log_every == 0 or step == total:
+                # DDP averages over the W processes: this makes the global-batch mean.
+                (losses.sum() * (env.world_size / B)).backward()
+            loss_sum += losses.detach().sum()
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        grad_norm = torch.nn.utils.get_total_norm(grads).to(torch.float64)
+        flags = torch.tensor([asked, late], dtype=torch.float64, device=device)
+        stats = torch.cat((torch.stack((loss_sum, grad_norm, self.nonfinite)), flags))
+        loss_total, norm, bad, asked_n, late_n = distributed.all_reduce_sum(env, stats)
+        what = _nonfinite(bad, loss_total / B, norm)
+        if what:
+            raise _diverged(
+                self.writer, c, f"non-finite {what} in step {self.step + 1}", self.saved
+            )
+        lr = learning_rate(c, self.step, self.total)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return loss_total / B, lr, asked_n > 0, late_n > 0
+
+    def checkpoint_config(self) -> CheckpointConfig:
+        at = self.step
+        extra = {"step": at, "epoch": (at - 1) // self.steps_per_epoch if at else 0}
+        return CheckpointConfig(
+            self.raw_model.config, self.config.diffusion, self.data.encoder, self.facts | extra
+        )
+
+    def save(self) -> None:
+        """Checkpoint and training state (rank 0, between barriers); never non-finite weights."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.raw_model.parameters()):
+            what = f"non-finite parameters after step {self.step}"
+            raise _diverged(self.writer, self.config, what, self.saved)
+        distributed.barrier(self.env)
+        if self.env.is_main:
+            out = self.config.out
+            save_checkpoint(out, self.raw_model, self.checkpoint_config())
+            run_state.save_training_state(
+                out, self.step, self.config, self.plan.fingerprint, self.raw_model, self.optimizer
+            )
+        self.saved = self.step
+        distributed.barrier(self.env)
+
+    def validate(self) -> None:
+        """The accuracy table on the validation photos (rank 0; the others wait)."""
+        if self.env.is_main:
+            at, epoch = self.step, (self.step - 1) // self.steps_per_epoch
+            plan, ckpt = self.plan, self.checkpoint_config()
+            result = validate_model(self.raw_model, ckpt, plan.val, self.config, plan.val_rows)
+            self.writer.metrics({"step": at, "epoch": epoch, "time": time.time(), "val": result})
+            best = result["best"]
+            self.writer.log(
+                f"validation at step {at} (epoch {epoch}): best guess {best['acc_750km']:.1f}% "
+                f"within 750 km, {best['acc_200km']:.1f}% within 200 km, median "
+                f"{best['median_km']:.0f} km"
+            )
+        distributed.barrier(self.env)
+
+
+def _train(config: TrainConfig, env: distributed.DistEnv, writer: RunWriter, resume: bool) -> Path:
+    run = _Run(config, env, writer, resume)
+    writer.log(f"config: {config}")
+    writer.log(run.describe())
+    end, spe = run.end, run.steps_per_epoch
+    if run.step >= end:
+        writer.log(f"already at step {run.step} of {end}; nothing to train")
+        return checkpoint_path(config.out)
+    has_val = config.val is not None or config.val_fraction > 0
+    start = time.perf_counter()
+    window_loss, window_n, window_t, paused = 0.0, 0, time.perf_counter(), 0.0
+    stop_file = config.out / run_state.STOP_FILE if env.is_main else None
+    with distributed.StopRequest(stop_file) as stop:
+        while run.step < end:
+            epoch = run.step // spe
+            elapsed = time.perf_counter() - start
+            late = config.max_seconds is not None and elapsed > config.max_seconds
+            loss, lr, asked, late = run.train_step(stop.poll(), late)
+            step = run.step
+            window_loss, window_n = (
+                window_loss + loss * config.batch_size,
+                window_n + config.batch_size,
+            )
+            if step % config.log_every == 0 or step == end:
                 now = time.perf_counter()
                 record = {
                     "step": step,
                     "epoch": epoch,
                     "loss": window_loss / window_n,
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "samples_per_s": window_n / max(now - window_t, 1e-9),
+                    "lr": lr,
+                    "samples_per_s": window_n / max(now - window_t - paused, 1e-9),
+                    "time": time.time(),
                 }
                 writer.metrics(record)
                 writer.log(
-                    f"{_progress_bar(step, total)} step {step}/{total} epoch {epoch} "
+                    f"{_progress_bar(step, end)} step {step}/{end} epoch {epoch} "
                     f"loss {record['loss']:.4f} {record['samples_per_s']:.0f} samples/s"
                 )
-                window_loss, window_n, window_t = 0.0, 0, now
-            elapsed = time.perf_counter() - start
-            if step >= total or (config.max_seconds is not None and elapsed > config.max_seconds):
-                stop = True
+                window_loss, window_n, window_t, paused = 0.0, 0, now, 0.0
+            pause_start = time.perf_counter()
+            if step % config.checkpoint_every == 0 or step == end or asked or late:
+                run.save()
+            epoch_done = step % spe == 0 and (epoch + 1) % config.val_every == 0
+            # A requested stop skips validation: torchrun gives its workers 30 s to exit.
+            if has_val and not asked and (epoch_done or step == end or late):
+                run.validate()
+            paused += time.perf_counter() - pause_start
+            if asked:
+                _log_stop(writer, config, stop.reason, step, env)
                 break
-        ckpt_cfg = CheckpointConfig(
-            model_cfg, config.diffusion, data.encoder, {**facts, "step": step, "epoch": epoch}
-        )
-        if writer.is_main:
-            path = save_checkpoint(config.out, model, ckpt_cfg)
-        if val is not None:
-            result = validate_model(model, ckpt_cfg, val, config)
-            writer.metrics({"step": step, "epoch": epoch, "val": result})
-            b = result["best"]
-            writer.log(
-                f"validation after epoch {epoch}: best guess {b['acc_750km']:.1f}% within 750 km, "
-                f"{b['acc_200km']:.1f}% within 200 km, median {b['median_km']:.0f} km"
-            )
-        if stop:
-            break
-    writer.log(f"done: {step} steps in {time.perf_counter() - start:.1f} s; checkpoint {path}")
-    return path
+            if late:
+                writer.log(f"--max-seconds {config.max_seconds:g} reached after step {step}")
+                break
+    writer.log(f"done: step {run.step} in {time.perf_counter() - start:.1f} s")
+    if config.dump_rank_params:
+        _dump_params(config.out, run.raw_model, env.rank)
+    return checkpoint_path(config.out)
+
+
+def _nonfinite(bad_outputs: float, loss: float, grad_norm: float) -> str | None:
+    if bad_outputs:
+        return f"network output ({bad_outputs:.0f} values)"
+    if not math.isfinite(loss):
+        return f"loss ({loss})"
+    if not math.isfinite(grad_norm):
+        return "gradient"
+    return None
+
+
+def _diverged(
+    writer: RunWriter, config: TrainConfig, what: str, saved: int | None
+) -> TrainingDivergedError:
+    kept = "no checkpoint was written yet"
+    if saved is not None:
+        kept = f"the last good checkpoint, from step {saved}, is kept in {config.out}"
+    message = (
+        f"{what}; training stopped ({kept}). Try a lower --lr (now {config.lr:g}) or a "
+        "warm-up (--warmup-steps 1000), and check the data for extreme embeddings"
+    )
+    writer.log(message, echo=False)  # the caller reports the error
+    return TrainingDivergedError(message)
+
+
+def _log_stop(writer: RunWriter, config: TrainConfig, reason, step: int, env) -> None:
+    writer.log(
+        f"stopped after step {step} on request ({reason or 'asked on another process'}); "
+        f"checkpoint saved; continue with `locdiff train --resume {config.out}`"
+    )
+    stop_file = config.out / run_state.STOP_FILE
+    if env.is_main and stop_file.exists():
+        stop_file.unlink()
+        writer.log(f"removed {stop_file} (it has been honoured)")
+
+
+def _dump_params(out: Path, model: CSUNet, rank: int) -> None:
+    """Debug aid (``--dump-rank-params``): this process's final parameters."""
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_write(out / f"params.rank{rank}.safetensors") as fh:
+        fh.write(save_safetensors(tensors))

@@ -6,6 +6,7 @@ from locdiff_core.diffusion.gaussian import (
     LossKind,
     Prediction,
     ScheduleKind,
+    TrainingDraws,
 )
 from locdiff_core.diffusion.samplers import (
     CancelledError,
@@ -28,6 +29,7 @@ __all__ = [
     "Sampler",
     "SamplerKind",
     "ScheduleKind",
+    "TrainingDraws",
     "make_sampler",
     "sample",
 ]

@@ -8,6 +8,11 @@ The network predicts either the clean latent (``Prediction.X0``, the paper's cho
 noise (``EPS``). Losses: the SHDD-KL between the predicted density and the true location
 (paper Eq. 17; default), or the Table 7 ablations ``MSE`` and ``COSINE`` on the clean latent;
 ``EPS`` prediction trains with the plain noise MSE.
+
+A batch's random numbers (timesteps, noise, condition dropout, KL anchors) can be drawn up front
+with :meth:`GaussianDiffusion.draw` and passed to :meth:`GaussianDiffusion.training_losses`: a
+distributed trainer draws them for the global batch from a generator seeded by the step and
+gives each process its rows, so the loss of an example does not depend on the process count.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from locdiff_core.shdd import KLEstimator, cosine_loss, encode, kl_loss, mse_loss
+from locdiff_core.shdd.loss import AnchorDraws, draw_anchors
 
 
 class ScheduleKind(enum.Enum):
@@ -89,6 +95,25 @@ class DiffusionConfig:
         )
 
 
+@dataclass(frozen=True)
+class TrainingDraws:
+    """The random numbers of one training batch (see :meth:`GaussianDiffusion.draw`)."""
+
+    t: Tensor  # (B,) int64 timesteps in [0, T)
+    noise: Tensor  # (B, D) float32 standard normal
+    drop_u: Tensor | None  # (B,) uniform in [0, 1): condition dropped where < cond_drop_prob
+    anchors: AnchorDraws | None  # SHDD-KL anchors (None for the other losses)
+
+    def rows(self, idx: Tensor) -> TrainingDraws:
+        """The draws of rows ``idx`` of the batch."""
+        return TrainingDraws(
+            t=self.t[idx],
+            noise=self.noise[idx],
+            drop_u=None if self.drop_u is None else self.drop_u[idx],
+            anchors=None if self.anchors is None else self.anchors.rows(idx),
+        )
+
+
 def betas_for(kind: ScheduleKind, num_steps: int) -> Tensor:
     """``beta_t [T]`` (float64) of the schedule."""
     if kind is ScheduleKind.LINEAR:
@@ -138,6 +163,32 @@ class GaussianDiffusion:
             x0 = (x_t - (1.0 - abar).sqrt() * eps) / abar.sqrt()
         return x0, eps
 
+    def draw(
+        self,
+        batch: int,
+        degree: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> TrainingDraws:
+        """Every random number :meth:`training_losses` needs for ``batch`` rows at degree L."""
+        cfg = self.config
+        t = torch.randint(cfg.num_steps, (batch,), device=device, generator=generator)
+        noise = torch.randn(batch, (degree + 1) ** 2, device=device, generator=generator)
+        drop_u = None
+        if cfg.cond_drop_prob > 0:
+            drop_u = torch.rand(batch, device=device, generator=generator)
+        anchors = None
+        if cfg.prediction is Prediction.X0 and cfg.loss is LossKind.SHDD_KL:
+            anchors = draw_anchors(
+                batch,
+                cfg.num_anchors,
+                estimator=cfg.kl_estimator,
+                generator=generator,
+                device=device,
+            )
+        return TrainingDraws(t, noise, drop_u, anchors)
+
     def training_losses(
         self,
         model: nn.Module,
@@ -146,19 +197,36 @@ class GaussianDiffusion:
         cond: Tensor,
         degree: int,
         generator: torch.Generator | None = None,
+        draws: TrainingDraws | None = None,
     ) -> Tensor:
-        """Per-example loss ``[B]`` for locations ``[B]`` (degrees) and conditions ``[B, C]``."""
+        """Per-example loss ``[B]`` for locations ``[B]`` (degrees) and conditions ``[B, C]``.
+
+        The random numbers come from ``draws`` when given (see :meth:`draw`), else from
+        ``generator`` (or torch's global generator). The network's output is taken in float32,
+        so ``model`` may run under autocast.
+        """
         dev = cond.device
         x0 = self.to_latent(lat_deg.to(dev), lon_deg.to(dev), degree)
         B = x0.shape[0]
-        t = torch.randint(self.config.num_steps, (B,), device=dev, generator=generator)
-        noise = torch.randn(x0.shape, device=dev, generator=generator, dtype=x0.dtype)
+        if draws is None:
+            t = torch.randint(self.config.num_steps, (B,), device=dev, generator=generator)
+            noise = torch.randn(x0.shape, device=dev, generator=generator, dtype=x0.dtype)
+            drop_u = None
+            if self.config.cond_drop_prob > 0:
+                drop_u = torch.rand(B, device=dev, generator=generator)
+            anchors = None  # the KL loss draws its own, after the forward pass as always
+        else:
+            if tuple(draws.noise.shape) != tuple(x0.shape):
+                raise ValueError(
+                    f"draws hold noise of shape {tuple(draws.noise.shape)} but the batch needs "
+                    f"{tuple(x0.shape)}; draw with the batch's size and degree"
+                )
+            t, noise = draws.t.to(dev), draws.noise.to(dev, x0.dtype)
+            drop_u = None if draws.drop_u is None else draws.drop_u.to(dev)
+            anchors = draws.anchors
         x_t = self.q_sample(x0, t, noise)
-        drop = None
-        if self.config.cond_drop_prob > 0:
-            u = torch.rand(B, device=dev, generator=generator)
-            drop = u < self.config.cond_drop_prob
-        output = model(x_t, t, cond, drop_cond=drop)
+        drop = None if drop_u is None else drop_u < self.config.cond_drop_prob
+        output = model(x_t, t, cond, drop_cond=drop).float()
         if self.config.prediction is Prediction.EPS:
             return ((output - noise) ** 2).mean(1)
         coeffs = self.to_coeffs(output)
@@ -170,6 +238,7 @@ class GaussianDiffusion:
                 self.config.num_anchors,
                 estimator=self.config.kl_estimator,
                 generator=generator,
+                draws=anchors,
             )
         if self.config.loss is LossKind.MSE:  # in latent units
             return mse_loss(coeffs, lat_deg.to(dev), lon_deg.to(dev)) * self.config.latent_scale**2

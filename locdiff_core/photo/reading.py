@@ -145,13 +145,17 @@ def _decode(path: Path, img: Image.Image, draft_px: int | None) -> Image.Image:
         ) from exc
 
 
-def open_image(path: Path | str, config: ReadConfig = ReadConfig()) -> Image.Image:
+def open_image(
+    path: Path | str, config: ReadConfig = ReadConfig(), *, min_size: int | None = None
+) -> Image.Image:
     """The photo at ``path`` decoded to an upright 8-bit RGB image (EXIF orientation applied).
 
+    With ``min_size``, a JPEG may be decoded at a reduced DCT scale (draft mode, several times
+    faster) as long as both sides stay at least ``min_size`` pixels.
     Raises :class:`PhotoError` for a missing, unreadable, damaged, unknown or too large file.
     """
     path = Path(path)
-    return _decode(path, _open(path, config), draft_px=None)
+    return _decode(path, _open(path, config), draft_px=min_size)
 
 
 def thumbnail(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -58,17 +59,56 @@ def _targets(pred: Tensor, lat_deg, lon_deg) -> tuple[Tensor, Tensor, int]:
     return lat.to(torch.float64).to(pred.device), lon.to(torch.float64).to(pred.device), L
 
 
-def _local_anchors(
-    target_xyz: Tensor, num_local: int, scale: float, generator: torch.Generator | None
-) -> Tensor:
-    """``[B, num_local, 3]`` anchors from the mixture of tangent-plane Gaussians."""
-    B = target_xyz.shape[0]
-    dev = target_xyz.device
-    scales = torch.tensor(_LOCAL_SCALES, dtype=torch.float64, device=dev) * scale
-    pick = torch.randint(len(_LOCAL_SCALES), (B, num_local), generator=generator, device=dev)
-    s = scales[pick]
-    xy = torch.randn(B, num_local, 2, dtype=torch.float64, generator=generator, device=dev)
-    xy = xy * s[..., None]
+@dataclass(frozen=True)
+class AnchorDraws:
+    """The random numbers behind the KL's anchors, drawn before the loss is computed.
+
+    A distributed trainer draws them for the whole global batch from one seeded generator and
+    gives every process its rows (:meth:`rows`), so an example's anchors do not depend on which
+    process computes it.
+    """
+
+    uniform_lat: Tensor  # (M,) degrees, shared by the batch
+    uniform_lon: Tensor  # (M,)
+    local_pick: Tensor | None = None  # (B, K) int64: which of the local scales
+    local_xy: Tensor | None = None  # (B, K, 2) float64 standard normal tangent offsets
+
+    def rows(self, idx: Tensor) -> AnchorDraws:
+        """The draws of rows ``idx`` (the uniform anchors stay shared)."""
+        if self.local_pick is None or self.local_xy is None:
+            return self
+        return AnchorDraws(
+            self.uniform_lat, self.uniform_lon, self.local_pick[idx], self.local_xy[idx]
+        )
+
+
+def draw_anchors(
+    batch: int,
+    num_anchors: int,
+    *,
+    estimator: KLEstimator | str = KLEstimator.UNIFORM,
+    num_local: int = 256,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> AnchorDraws:
+    """Anchor draws for a batch of ``batch`` rows (what :func:`kl_loss` draws itself when
+    given none; same generator order)."""
+    if num_anchors < 1:
+        raise ValueError(f"num_anchors must be >= 1, got {num_anchors}")
+    a_lat, a_lon = uniform_points(num_anchors, device=device, generator=generator)
+    if KLEstimator(estimator) is not KLEstimator.IMPORTANCE:
+        return AnchorDraws(a_lat, a_lon)
+    if num_local < 1:
+        raise ValueError(f"num_local must be >= 1 for the importance estimator, got {num_local}")
+    pick = torch.randint(len(_LOCAL_SCALES), (batch, num_local), generator=generator, device=device)
+    xy = torch.randn(batch, num_local, 2, dtype=torch.float64, generator=generator, device=device)
+    return AnchorDraws(a_lat, a_lon, pick, xy)
+
+
+def _local_anchors(target_xyz: Tensor, pick: Tensor, xy: Tensor, scale: float) -> Tensor:
+    """``[B, K, 3]`` anchors from the mixture of tangent-plane Gaussians."""
+    scales = torch.tensor(_LOCAL_SCALES, dtype=torch.float64, device=target_xyz.device) * scale
+    xy = xy.to(target_xyz.device) * scales[pick.to(target_xyz.device)][..., None]
     e1, e2 = tangent_frame(target_xyz)
     return exp_map(target_xyz[:, None], e1[:, None], e2[:, None], xy[..., 0], xy[..., 1])
 
@@ -102,6 +142,7 @@ def kl_loss(
     direction: KLDirection | str = KLDirection.PRED_TO_TARGET,
     num_local: int = 256,
     generator: torch.Generator | None = None,
+    draws: AnchorDraws | None = None,
 ) -> Tensor:
     """SHDD-KL between predicted densities and the SHDD of the true locations, ``[B]``.
 
@@ -113,6 +154,8 @@ def kl_loss(
             around its target; resolves the target below the anchor spacing).
         direction: ``PRED_TO_TARGET`` = ``KL(q_e || p_true)`` (paper) or the reverse.
         generator: optional ``torch.Generator`` for reproducible anchors.
+        draws: the anchors' random numbers, drawn by the caller (:func:`draw_anchors`); when
+            given, ``generator`` is not used and ``num_anchors``/``num_local`` must match them.
     """
     estimator = KLEstimator(estimator)
     direction = KLDirection(direction)
@@ -121,7 +164,18 @@ def kl_loss(
     lat, lon, L = _targets(pred_coeffs, lat_deg, lon_deg)
     pred = pred_coeffs if pred_coeffs.dim() == 2 else pred_coeffs[None]
     dtype, dev = pred.dtype, pred.device
-    a_lat, a_lon = uniform_points(num_anchors, device=dev, generator=generator)
+    if draws is None:
+        draws = draw_anchors(
+            len(lat),
+            num_anchors,
+            estimator=estimator,
+            num_local=num_local,
+            generator=generator,
+            device=dev,
+        )
+    else:
+        _check_draws(draws, len(lat), num_anchors, estimator, num_local)
+    a_lat, a_lon = draws.uniform_lat.to(dev), draws.uniform_lon.to(dev)
     a_xyz = latlon_to_xyz(a_lat, a_lon)  # (M, 3) float64
     t_xyz = latlon_to_xyz(lat, lon)  # (B, 3)
     pred_logits = pred @ encode(a_lat.to(dtype), a_lon.to(dtype), L).t()  # (B, M)
@@ -129,12 +183,8 @@ def kl_loss(
     target_logits = zonal_kernel(t_xyz @ a_xyz.t(), L).to(dtype)
     log_w = None
     if estimator is KLEstimator.IMPORTANCE:
-        if num_local < 1:
-            raise ValueError(
-                f"num_local must be >= 1 for the importance estimator, got {num_local}"
-            )
         scale = kernel_sigma_rad(L)
-        local = _local_anchors(t_xyz, num_local, scale, generator)  # (B, K, 3)
+        local = _local_anchors(t_xyz, draws.local_pick, draws.local_xy, scale)  # (B, K, 3)
         reach = angle_between(local, t_xyz[:, None]).amax(1)
         f_local = LocalEvaluator(pred, L, t_xyz.to(dtype), reach)(local.to(dtype))
         pred_logits = torch.cat((pred_logits, f_local), 1)
@@ -144,6 +194,27 @@ def kl_loss(
         frac = num_anchors / (num_anchors + num_local)
         log_w = (-_log_proposal(a_all, t_xyz, frac, scale)).to(dtype)
     return _discrete_kl(pred_logits, target_logits, log_w, direction)
+
+
+def _check_draws(
+    draws: AnchorDraws, batch: int, num_anchors: int, estimator: KLEstimator, num_local: int
+) -> None:
+    if draws.uniform_lat.numel() != num_anchors:
+        raise ValueError(
+            f"draws hold {draws.uniform_lat.numel()} uniform anchors but num_anchors is "
+            f"{num_anchors}; draw them with the same num_anchors"
+        )
+    if estimator is KLEstimator.IMPORTANCE:
+        if draws.local_xy is None or draws.local_pick is None:
+            raise ValueError(
+                "the importance estimator needs local anchor draws; draw them with "
+                "draw_anchors(..., estimator='importance')"
+            )
+        if tuple(draws.local_xy.shape) != (batch, num_local, 2):
+            raise ValueError(
+                f"local anchor draws have shape {tuple(draws.local_xy.shape)}, the batch needs "
+                f"{(batch, num_local, 2)}; slice the draws with .rows(idx) for each batch"
+            )
 
 
 def _discrete_kl(pred_logits, target_logits, log_w, direction: KLDirection) -> Tensor:

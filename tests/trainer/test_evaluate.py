@@ -128,7 +128,7 @@ def test_cli_errors_exit_2_with_the_message(test_set, tmp_path, capsys):
 
 
 def test_cli_requires_both_paths(capsys):
-    with pytest.raises(SystemExit) as info:
-        cli.main(["eval", "--pred", "p.csv"])
-    assert info.value.code == 2
+    assert cli.main(["eval", "--pred", "p.csv"]) == 2
     assert "--data" in capsys.readouterr().err
+    assert cli.main(["eval", "--checkpoint", "run", "--csv", "t.csv"]) == 2
+    assert "--images ROOT" in capsys.readouterr().err

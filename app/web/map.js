@@ -1,0 +1,299 @@
+// The map page of LocDiff Studio: one page, loaded once; app/map_view.py pushes state into it
+// through window.locdiff.* (runJavaScript) and hears back through the Qt WebChannel "bridge".
+// Layers, bottom to top: offline basemap (always there), online tiles (hidden where they fail),
+// density overlay, candidates and samples, photo pins.
+"use strict";
+
+(function () {
+  const SEA = "#b9d3e4";
+  const BASEMAP_STYLE = {
+    land: { stroke: false, fill: true, fillColor: "#f2eee3", fillOpacity: 1 },
+    lake: { stroke: false, fill: true, fillColor: SEA, fillOpacity: 1 },
+    coast: { stroke: true, color: "#6f7a84", weight: 0.8, fill: false },
+    border: { stroke: true, color: "#9a8f95", weight: 0.7, dashArray: "3 2", fill: false },
+    graticule: { stroke: true, color: "#ffffff", weight: 0.6, opacity: 0.7, fill: false },
+  };
+  const ONE_POINT_ZOOM = 10; // fitting a single photo: close enough to see the town
+  const MANY_POINTS_MAX_ZOOM = 16;
+  const OFFLINE_AFTER_MS = 10000; // a tile error counts as "offline" unless a tile loaded this recently
+
+  const map = L.map("map", {
+    center: [20, 0],
+    zoom: 2,
+    minZoom: 1,
+    maxZoom: 19,
+    worldCopyJump: false,
+    zoomSnap: 0.25,
+  });
+  map.attributionControl.setPrefix("Leaflet");
+
+  function makePane(name, zIndex) {
+    const pane = map.createPane(name);
+    pane.style.zIndex = String(zIndex);
+    pane.style.pointerEvents = "none";
+    return pane;
+  }
+  makePane("basemap", 150); // under Leaflet's tile pane (200)
+  makePane("density", 350); // over the tiles, under vectors (400) and pins (600)
+
+  const basemapRenderer = L.canvas({ pane: "basemap", padding: 0.5 });
+  const sampleRenderer = L.canvas({ padding: 0.5 });
+  let basemapLayer = null;
+  let basemapFeatures = 0;
+  let tileLayer = null;
+  let tilesState = "offline";
+  let lastTileLoad = 0;
+  let tileErrors = 0; // since the tile URL was set
+
+  const photoLayer = L.layerGroup().addTo(map);
+  const candidateLayer = L.layerGroup().addTo(map);
+  const sampleLayer = L.layerGroup().addTo(map);
+  const photos = new Map(); // key -> {marker, lat, lon, kind, label}
+  let selection = [];
+  let candidates = [];
+  let sampleCount = 0;
+  let samplesVisible = true;
+  let densityLayer = null;
+  let densityOpacity = 0.6;
+  let bridge = null;
+
+  function wrapLon(lon) {
+    return lon >= -180 && lon <= 180 ? lon : ((((lon + 180) % 360) + 360) % 360) - 180;
+  }
+
+  function setTilesState(state) {
+    if (state === tilesState) return;
+    tilesState = state;
+    if (bridge) bridge.tilesChanged(state);
+  }
+
+  const icons = {};
+  function iconFor(kind, selected) {
+    const id = kind + (selected ? ":sel" : "");
+    if (!icons[id]) {
+      const size = selected ? 20 : 15;
+      icons[id] = L.divIcon({
+        className: "pin pin-" + kind + (selected ? " pin-selected" : ""),
+        iconSize: [size, size],
+        iconAnchor: [size / 2, size / 2],
+        tooltipAnchor: [size / 2, 0],
+      });
+    }
+    return icons[id];
+  }
+
+  function styleMarker(key) {
+    const p = photos.get(key);
+    const selected = selection.includes(key);
+    p.marker.setIcon(iconFor(p.kind, selected));
+    p.marker.setZIndexOffset(selected ? 1000 : 0);
+  }
+
+  function newPhotoMarker(key, p) {
+    const marker = L.marker([p.lat, p.lon], {
+      icon: iconFor(p.kind, false),
+      draggable: true,
+      autoPan: true,
+      keyboard: false,
+      riseOnHover: true,
+    });
+    marker.bindTooltip(p.label, { direction: "top" });
+    marker.on("click", function () {
+      if (bridge) bridge.pinClicked(key);
+    });
+    marker.on("dragend", function () {
+      const ll = marker.getLatLng();
+      const entry = photos.get(key);
+      entry.lat = ll.lat;
+      entry.lon = wrapLon(ll.lng);
+      if (bridge) bridge.pinMoved(key, entry.lat, entry.lon);
+    });
+    return marker;
+  }
+
+  function fitPoints(points) {
+    if (!points.length) return;
+    const bounds = L.latLngBounds(points.map((p) => L.latLng(p[0], p[1])));
+    const maxZoom = points.length === 1 ? ONE_POINT_ZOOM : MANY_POINTS_MAX_ZOOM;
+    map.fitBounds(bounds, { padding: [48, 48], maxZoom: maxZoom, animate: false });
+  }
+
+  const api = {
+    setBasemap(geojson, attribution) {
+      if (basemapLayer) map.removeLayer(basemapLayer);
+      basemapLayer = L.geoJSON(geojson, {
+        pane: "basemap",
+        renderer: basemapRenderer,
+        interactive: false,
+        attribution: attribution,
+        style: (feature) => BASEMAP_STYLE[feature.properties.layer] || BASEMAP_STYLE.border,
+      }).addTo(map);
+      basemapFeatures = geojson.features.length;
+    },
+
+    setTileUrl(url, attribution) {
+      if (tileLayer) map.removeLayer(tileLayer);
+      tileLayer = null;
+      lastTileLoad = 0;
+      tileErrors = 0;
+      setTilesState("offline");
+      if (!url) return;
+      tileLayer = L.tileLayer(url, { maxZoom: 19, attribution: attribution, crossOrigin: false });
+      tileLayer.on("tileload", function () {
+        lastTileLoad = Date.now();
+        setTilesState("online");
+      });
+      tileLayer.on("tileerror", function () {
+        // A failed tile stays hidden (Leaflet shows only loaded tiles): the basemap shows through.
+        tileErrors += 1;
+        if (Date.now() - lastTileLoad > OFFLINE_AFTER_MS) setTilesState("offline");
+      });
+      tileLayer.addTo(map);
+    },
+
+    // rows: [[key, lat, lon, kind, label], ...]; replaces all photo pins, keeping the markers
+    // of photos still there (so a pin being looked at does not flicker).
+    setPhotos(rows) {
+      const keep = new Set();
+      for (const [key, lat, lon, kind, label] of rows) {
+        keep.add(key);
+        const old = photos.get(key);
+        if (old) {
+          old.lat = lat;
+          old.lon = lon;
+          old.label = label;
+          old.marker.setLatLng([lat, lon]);
+          old.marker.setTooltipContent(label);
+          if (old.kind !== kind) {
+            old.kind = kind;
+            styleMarker(key);
+          }
+        } else {
+          const entry = { lat: lat, lon: lon, kind: kind, label: label };
+          entry.marker = newPhotoMarker(key, entry);
+          photos.set(key, entry);
+          photoLayer.addLayer(entry.marker);
+          if (selection.includes(key)) styleMarker(key);
+        }
+      }
+      for (const [key, entry] of photos) {
+        if (!keep.has(key)) {
+          photoLayer.removeLayer(entry.marker);
+          photos.delete(key);
+        }
+      }
+    },
+
+    setSelection(keys, fit) {
+      const before = selection;
+      selection = keys.slice();
+      for (const key of new Set(before.concat(selection))) {
+        if (photos.has(key)) styleMarker(key);
+      }
+      if (fit) {
+        fitPoints(selection.filter((k) => photos.has(k)).map((k) => [photos.get(k).lat, photos.get(k).lon]));
+      }
+    },
+
+    // cands: [[lat, lon, probability, label], ...]; samples: [[lat, lon], ...]
+    setCandidates(cands, samples) {
+      candidateLayer.clearLayers();
+      sampleLayer.clearLayers();
+      candidates = cands.map(([lat, lon, probability, label]) => ({ lat, lon, probability, label }));
+      const largestFirst = candidates.slice().sort((a, b) => b.probability - a.probability);
+      for (const c of largestFirst) {
+        const percent = Math.round(100 * c.probability);
+        L.circleMarker([c.lat, c.lon], {
+          radius: 5 + 22 * Math.sqrt(Math.max(0, Math.min(1, c.probability))),
+          color: "#ffffff",
+          weight: 1.5,
+          fillColor: "#7b2cbf",
+          fillOpacity: 0.45,
+        })
+          .bindTooltip((c.label ? c.label + " \u2014 " : "") + percent + "%", { className: "candidate-tip" })
+          .addTo(candidateLayer);
+      }
+      for (const [lat, lon] of samples) {
+        L.circleMarker([lat, lon], {
+          renderer: sampleRenderer,
+          radius: 2,
+          stroke: false,
+          fillColor: "#240046",
+          fillOpacity: 0.7,
+          interactive: false,
+        }).addTo(sampleLayer);
+      }
+      sampleCount = samples.length;
+    },
+
+    setSamplesVisible(visible) {
+      samplesVisible = !!visible;
+      if (samplesVisible && !map.hasLayer(sampleLayer)) sampleLayer.addTo(map);
+      if (!samplesVisible && map.hasLayer(sampleLayer)) map.removeLayer(sampleLayer);
+    },
+
+    // url: a PNG data URL already in Web Mercator rows (app/density_colors.py), or null
+    setDensity(url, bounds) {
+      if (densityLayer) map.removeLayer(densityLayer);
+      densityLayer = null;
+      if (!url) return;
+      densityLayer = L.imageOverlay(url, bounds, {
+        pane: "density",
+        className: "density-layer",
+        opacity: densityOpacity,
+        interactive: false,
+      }).addTo(map);
+    },
+
+    setDensityOpacity(opacity) {
+      densityOpacity = opacity;
+      if (densityLayer) densityLayer.setOpacity(opacity);
+    },
+
+    fitTo(points) {
+      fitPoints(points);
+    },
+
+    // For tests and the screenshot: where a coordinate is in the page, in CSS pixels.
+    containerPoint(lat, lon) {
+      const p = map.latLngToContainerPoint([lat, lon]);
+      return [p.x, p.y];
+    },
+
+    photoMarker(key) {
+      const entry = photos.get(key);
+      return entry ? entry.marker : null;
+    },
+
+    map: map,
+  };
+
+  map.on("contextmenu", function (e) {
+    if (bridge) bridge.contextMenu(e.latlng.lat, wrapLon(e.latlng.lng), e.containerPoint.x, e.containerPoint.y);
+  });
+
+  window.locdiff = api;
+  window.locdiffState = function () {
+    const center = map.getCenter();
+    return {
+      photos: Array.from(photos, ([key, p]) => ({ key: key, lat: p.lat, lon: p.lon, kind: p.kind })),
+      selection: selection.slice(),
+      candidates: candidates.slice(),
+      samples: sampleCount,
+      samplesVisible: samplesVisible,
+      density: densityLayer !== null,
+      densityOpacity: densityOpacity,
+      tiles: tilesState,
+      tileErrors: tileErrors,
+      basemapFeatures: basemapFeatures,
+      view: { lat: center.lat, lon: center.lng, zoom: map.getZoom() },
+    };
+  };
+
+  if (typeof qt !== "undefined" && qt.webChannelTransport) {
+    new QWebChannel(qt.webChannelTransport, function (channel) {
+      bridge = channel.objects.bridge;
+      bridge.pageLoaded();
+    });
+  }
+})();

@@ -1,0 +1,184 @@
+"""Building an embedding dataset from images: ``locdiff embed`` (paper Sec. 4.5 and 5.1).
+
+Two sources:
+
+* a photo folder (``photos``): every photo under it, labelled with the GPS position read from
+  its EXIF, XMP or sidecar; its key is the path relative to the folder;
+* a location CSV (``csv`` + ``images``): the research datasets' format (MP16, Im2GPS3k), see
+  :mod:`trainer.location_csv`; its key is the image id.
+
+Located images are embedded by the frozen image encoder in batches (DataLoader workers decode
+the photos) and written as shards of the :mod:`trainer.data` format with the encoder's identity;
+``manifest.jsonl`` records what became of every input (:mod:`trainer.manifest`). A rerun skips
+what the manifest records, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from locdiff_core.image_encoder import ImageEncoder
+from locdiff_core.photo.errors import PhotoError, PhotoErrorKind
+from locdiff_core.photo.gps import read_gps
+from locdiff_core.photo.reading import find_photos
+from trainer.location_csv import BadRow, LocatedImage, read_location_csv
+from trainer.manifest import Entry, Outcome, ShardedWriter
+
+StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
+_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    out: Path
+    photos: Path | None = None  # a folder of geotagged photos, or
+    csv: Path | None = None  # a location CSV (IMG_ID, LAT, LON) with
+    images: Path | None = None  # the folder its image ids are relative to
+    batch_size: int = 64
+    num_workers: int = 0
+    shard_size: int = 4096
+    retry_failed: bool = False  # look again at files recorded as failed
+
+    def validate(self) -> None:
+        if (self.photos is None) == (self.csv is None):
+            raise ValueError("give either --photos DIR or --csv FILE --images ROOT")
+        if self.csv is not None and self.images is None:
+            raise ValueError("--csv needs --images ROOT, the folder its image ids are under")
+        for folder in (self.photos, self.images):
+            if folder is not None and not Path(folder).is_dir():
+                raise ValueError(f"{folder}: no such folder")
+        if self.batch_size < 1 or self.shard_size < 1 or self.num_workers < 0:
+            raise ValueError("--batch-size and --shard-size must be >= 1, --workers >= 0")
+
+
+@dataclass
+class EmbedSummary:
+    """What a run did, and what the whole dataset now holds."""
+
+    counts: Counter = field(default_factory=Counter)  # Outcome -> files, whole manifest
+    new: Counter = field(default_factory=Counter)  # Outcome -> files, this run
+    skipped: int = 0  # inputs already recorded before this run
+    problems: list[Entry] = field(default_factory=list)  # first failures of this run
+    cancelled: bool = False
+
+
+def outcome_of(error: PhotoError) -> Outcome:
+    """The manifest outcome of a photo that could not be used."""
+    if error.kind is PhotoErrorKind.NOT_FOUND:
+        return Outcome.MISSING
+    if error.kind in (PhotoErrorKind.NO_GPS, PhotoErrorKind.INVALID_GPS):
+        return Outcome.NO_GPS
+    return Outcome.UNREADABLE
+
+
+def _photo_inputs(
+    root: Path, done: set[str], progress: StageProgress | None, cancel
+) -> Iterator[LocatedImage | Entry]:
+    todo = [(p, p.relative_to(root).as_posix()) for p in find_photos([root])]
+    todo = [(p, key) for p, key in todo if key not in done]
+    if progress is not None:
+        progress("reading GPS", 0, len(todo))
+    for n, (path, key) in enumerate(todo, 1):
+        if cancel is not None and cancel():
+            return
+        try:
+            fix = read_gps(path)
+        except PhotoError as exc:
+            yield Entry(key, outcome_of(exc), exc.message)
+        else:
+            if fix is None:
+                yield Entry(key, Outcome.NO_GPS, "no GPS position in EXIF, XMP or a sidecar")
+            else:
+                yield LocatedImage(key, path, fix.lat, fix.lon)
+        if progress is not None:
+            progress("reading GPS", n, len(todo))
+
+
+def _csv_inputs(csv: Path, images: Path, done: set[str]) -> Iterator[LocatedImage | Entry]:
+    for row in read_location_csv(csv, images):
+        if isinstance(row, BadRow):
+            if row.key not in done:
+                yield Entry(row.key, Outcome.BAD_ROW, row.reason)
+        elif row.id not in done:
+            yield row
+
+
+def build_dataset(
+    config: EmbedConfig,
+    encoder: ImageEncoder,
+    *,
+    progress: StageProgress | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> EmbedSummary:
+    """Embed the located images of ``config``'s source into ``config.out`` (see the module).
+
+    ``cancel()`` stops between batches; what was done so far is committed.
+    """
+    config.validate()
+    with _locked(config.out):
+        writer = ShardedWriter(config.out, encoder.identity, config.shard_size)
+        done = writer.done(config.retry_failed)
+        summary = EmbedSummary(skipped=len(done))
+        if config.photos is not None:
+            inputs = _photo_inputs(Path(config.photos), done, progress, cancel)
+        else:
+            inputs = _csv_inputs(Path(config.csv), Path(config.images), done)
+        located: list[LocatedImage] = []
+        for item in inputs:
+            if isinstance(item, Entry):
+                _record_failure(writer, summary, item)
+            else:
+                located.append(item)
+
+        def embed_progress(n: int, total: int) -> None:
+            if progress is not None:
+                progress("embedding", n, total)
+
+        results = encoder.embed_paths(
+            [item.path for item in located],
+            batch_size=config.batch_size,
+            num_workers=config.num_workers,
+            progress=embed_progress,
+            cancel=cancel,
+        )
+        for i, result in results:
+            item = located[i]
+            if isinstance(result, PhotoError):
+                _record_failure(writer, summary, Entry(item.id, outcome_of(result), result.message))
+            else:
+                writer.add_row(item.id, result, item.lat, item.lon)
+                summary.new[Outcome.EMBEDDED] += 1
+        writer.commit()
+        summary.cancelled = cancel is not None and cancel()
+        summary.counts = Counter(e.outcome for e in writer.entries.values())
+    return summary
+
+
+def _record_failure(writer: ShardedWriter, summary: EmbedSummary, entry: Entry) -> None:
+    writer.add_failure(entry)
+    summary.new[entry.outcome] += 1
+    if len(summary.problems) < _EXAMPLES:
+        summary.problems.append(entry)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """Hold an exclusive lock on ``folder`` so two runs never write one dataset (POSIX only)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; one run at a time is up to the user
+        yield
+        return
+    with open(folder / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ValueError(
+                f"{folder}: another `locdiff embed` is writing this dataset; wait for it to end"
+            ) from exc
+        yield

@@ -1,0 +1,219 @@
+"""A dataset folder built from images: embedding shards plus a manifest of every input file.
+
+    DATASET_DIR/shard-00000.npz, shard-00001.npz, ...   (trainer.data format, with the encoder)
+    DATASET_DIR/manifest.jsonl                          (one JSON object per input file)
+
+A manifest line reads ``{"key": ..., "outcome": ..., "reason": ..., "shard": ...}``: the file's
+path relative to the photo folder (or its CSV id), one of :class:`Outcome`, why it was skipped,
+and the shard holding its embedding. When a key appears twice the later line wins (a rerun with
+``retry_failed`` looks at earlier failures again).
+
+A shard and its manifest lines are committed together: the shard is written atomically (temporary
+file, fsync, rename), then its lines are appended in one write and fsynced. Opening the folder
+again (:class:`ShardedWriter`) repairs whatever an interruption left between those two steps: a
+torn last line is cut, a shard no line names is deleted, a shard whose lines were cut short is
+rewritten to the rows the manifest names, and lines naming a missing shard are dropped. So an
+interrupted run loses at most the shard in progress, and the manifest is always the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+
+from locdiff_core.atomic_file import atomic_write, fsync_dir
+from locdiff_core.encoder_identity import require_same_encoder
+from trainer.data import load_embeddings, save_embeddings
+
+MANIFEST = "manifest.jsonl"
+_SHARD = re.compile(r"^shard-(\d{5,})\.npz$")
+
+
+class Outcome(StrEnum):
+    EMBEDDED = "embedded"
+    NO_GPS = "no_gps"
+    UNREADABLE = "unreadable"
+    MISSING = "missing"
+    BAD_ROW = "bad_row"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One manifest line: what became of one input file."""
+
+    key: str
+    outcome: Outcome
+    reason: str = ""
+    shard: str | None = None
+
+    def to_json(self) -> str:
+        fields = {"key": self.key, "outcome": self.outcome.value, "reason": self.reason}
+        return json.dumps({**fields, "shard": self.shard}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> Entry:
+        try:
+            raw = json.loads(text)
+            return cls(
+                str(raw["key"]), Outcome(raw["outcome"]), raw.get("reason") or "", raw.get("shard")
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{where}: not a manifest line ({exc!r}); the manifest was edited by hand? "
+                "fix or delete that line"
+            ) from exc
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}.npz"
+
+
+def read_manifest(folder: Path) -> list[Entry]:
+    """Every complete line of ``folder/manifest.jsonl`` (none when it does not exist)."""
+    return _read(folder)[0]
+
+
+def _read(folder: Path) -> tuple[list[Entry], bool]:
+    """The complete lines, and whether a torn last line (no newline) follows them."""
+    path = folder / MANIFEST
+    if not path.exists():
+        return [], False
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    lines = data[:end].decode("utf-8").splitlines()
+    entries = [Entry.from_json(t, f"{path} line {n}") for n, t in enumerate(lines, 1) if t.strip()]
+    return entries, end != len(data)
+
+
+def latest(entries: Iterable[Entry]) -> dict[str, Entry]:
+    """The entry that counts for each key: its last one."""
+    return {e.key: e for e in entries}
+
+
+class ShardedWriter:
+    """Adds embeddings and outcomes to a dataset folder, committing a shard at a time."""
+
+    def __init__(self, folder: Path, encoder: dict, shard_size: int) -> None:
+        self.folder, self.encoder, self.shard_size = Path(folder), encoder, shard_size
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.entries = _recover(self.folder)
+        self._check_encoder()
+        shards = [int(m.group(1)) for p in self._shards() if (m := _SHARD.match(p.name))]
+        self.next_index = max(shards, default=-1) + 1
+        self._rows: list[tuple[str, np.ndarray, float, float]] = []
+        self._failures: list[Entry] = []
+
+    def _shards(self) -> list[Path]:
+        return sorted(p for p in self.folder.iterdir() if _SHARD.match(p.name))
+
+    def _check_encoder(self) -> None:
+        shards = self._shards()
+        if not shards:
+            return
+        recorded = load_embeddings(shards[0]).encoder or {}
+        require_same_encoder(
+            recorded,
+            self.encoder,
+            f"{self.folder} was built with {{expected}}; this run uses {{actual}} ({{problem}}); "
+            "rerun with that encoder's --model/--pretrained/--weights, or choose a new --out",
+        )
+
+    def done(self, retry_failed: bool = False) -> set[str]:
+        """Keys a rerun skips: all recorded ones, or only the embedded ones."""
+        if not retry_failed:
+            return set(self.entries)
+        return {k for k, e in self.entries.items() if e.outcome is Outcome.EMBEDDED}
+
+    def add_row(self, key: str, embedding: np.ndarray, lat: float, lon: float) -> None:
+        self._rows.append((key, embedding, lat, lon))
+        if len(self._rows) >= self.shard_size:
+            self.commit()
+
+    def add_failure(self, entry: Entry) -> None:
+        self._failures.append(entry)
+        if len(self._failures) >= self.shard_size:
+            self.commit()
+
+    def commit(self) -> str | None:
+        """Write the pending shard (if any rows) and append its lines; returns the shard name."""
+        if not self._rows and not self._failures:
+            return None
+        name = None
+        lines = list(self._failures)
+        if self._rows:
+            name = shard_name(self.next_index)
+            keys, emb, lat, lon = zip(*self._rows, strict=True)
+            save_embeddings(self.folder / name, np.stack(emb), lat, lon, keys, self.encoder)
+            lines += [Entry(k, Outcome.EMBEDDED, "", name) for k in keys]
+            self.next_index += 1
+        _append(self.folder / MANIFEST, lines)
+        self.entries.update(latest(lines))
+        self._rows, self._failures = [], []
+        return name
+
+
+def _append(path: Path, entries: list[Entry]) -> None:
+    block = "".join(e.to_json() + "\n" for e in entries).encode("utf-8")
+    new = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(block)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if new:
+        fsync_dir(path.parent)
+
+
+def _shard_ids(path: Path) -> list[str] | None:
+    """The ids of a shard (its other arrays are not read), ``None`` when it is unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return [str(i) for i in archive["id"]]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+
+
+def _recover(folder: Path) -> dict[str, Entry]:
+    """Repair what an interruption left (see the module docstring); returns the latest entries."""
+    for stale in folder.glob(".*.tmp"):  # atomic_write's temporaries of a killed process
+        stale.unlink(missing_ok=True)
+    entries, torn = _read(folder)
+    keep = list(entries)
+    for shard in sorted({e.shard for e in entries if e.shard}):
+        listed = {e.key for e in entries if e.shard == shard}
+        ids = _shard_ids(folder / shard) if (folder / shard).is_file() else None
+        present = listed & set(ids or ())
+        if ids is not None and present != set(ids):
+            _keep_rows(folder / shard, present)
+        if present != listed:
+            keep = [e for e in keep if e.shard != shard or e.key in present]
+    named = {e.shard for e in keep if e.shard}
+    for path in folder.iterdir():
+        if _SHARD.match(path.name) and path.name not in named:
+            path.unlink()  # committed without its lines, or emptied above
+    if torn or keep != entries:
+        with atomic_write(folder / MANIFEST) as fh:
+            fh.write("".join(e.to_json() + "\n" for e in keep).encode("utf-8"))
+    return latest(keep)
+
+
+def _keep_rows(path: Path, keys: set[str]) -> None:
+    if not keys:
+        path.unlink()
+        return
+    data = load_embeddings(path)
+    rows = np.flatnonzero(np.isin(data.ids, sorted(keys)))
+    save_embeddings(
+        path, data.embedding[rows], data.lat[rows], data.lon[rows], data.ids[rows], data.encoder
+    )
