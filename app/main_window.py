@@ -44,7 +44,8 @@ from app.workers import PredictionController, load_native_libraries_first
 
 TITLE = "LocDiff Studio"
 REFRESH_MS = 100
-PINS_MS = 400
+PINS_MS = 300  # the map redraws every pin on a push: at most this often
+PINS_BUSY_MS = 3000  # and this often while predictions stream in (the list shows each at once)
 THUMB_PX = 48
 
 
@@ -74,6 +75,7 @@ class MainWindow(QMainWindow):
         self._changed_rows: set[int] | None = set()
         self._asked_places: set[tuple[float, float]] = set()
         self._fit_next = True  # the next selection change fits the map (not after a pin click)
+        self._fit_pending = False  # the selection was fitted before any of it had a pin
 
         self.thumbnails = ThumbnailLoader(THUMB_PX, parent=self)
         self.exif_reader = ExifReader(self)
@@ -249,9 +251,11 @@ class MainWindow(QMainWindow):
         self._show_counts()
 
     def _push_pins(self) -> None:
-        """Send the pins to the map when they changed, at most every :data:`PINS_MS` (the page
-        redraws every pin on each push: while a thousand predictions arrive, fewer is better)."""
-        wait = PINS_MS / 1000 - (time.monotonic() - self._pins_pushed_at)
+        """Send the pins to the map when they changed, at most every :data:`PINS_MS`, or
+        :data:`PINS_BUSY_MS` while predicting: the page redraws every pin on a push, and with
+        the offscreen compositor that drawing stalled the window by 100-250 ms (measured)."""
+        interval = PINS_BUSY_MS if self.predictor.busy else PINS_MS
+        wait = interval / 1000 - (time.monotonic() - self._pins_pushed_at)
         if wait > 0:
             if not self._pins_timer.isActive():
                 self._pins_timer.start(max(1, round(wait * 1000)))
@@ -260,6 +264,9 @@ class MainWindow(QMainWindow):
         if pins != self._pins:
             self._pins, self._pins_pushed_at = pins, time.monotonic()
             self.map.set_photos(pins)
+            if self._fit_pending and any(p.key in self._selected for p in pins):
+                self._fit_pending = False  # the selection's pins arrived after it: fit now
+                self.map.set_selection(self._selected, fit=True)
 
     def _warmed(self) -> None:
         """The model side is imported: show distances (they need it), and move the objects of
@@ -297,6 +304,8 @@ class MainWindow(QMainWindow):
         fit, self._fit_next = self._fit_next, True
         self.details.show_photo(current, len(keys))
         self.map.set_selection(keys, fit=fit)
+        located = {p.key for p in self._pins}
+        self._fit_pending = fit and not any(k in located for k in keys)
         self.map_panel.show_photo(current)
 
     def _pin_clicked(self, key: str) -> None:
