@@ -19,7 +19,6 @@ from PySide6.QtCore import Qt, QThreadPool, QTimer
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
-    QProgressDialog,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -29,10 +28,9 @@ from PySide6.QtWidgets import (
 from app.coordinates import format_decimal
 from app.details_panel import DetailsPanel
 from app.dialogs import Prompts
-from app.download import download, model_destination
 from app.loaders import ExifReader, ExifResult, PlaceNamer, TaskSet, ThumbnailLoader
 from app.map_panel import MapPanel
-from app.model_panel import ModelPanel
+from app.model_panel import ModelPanel, download_model
 from app.outputs import Outputs
 from app.photo_list import PhotoListView, PhotoTableModel
 from app.progress import ProgressStatus
@@ -363,43 +361,7 @@ class MainWindow(QMainWindow):
             self.apply_settings(dataclasses.replace(self.settings, checkpoint=path))
 
     def download_model(self) -> None:
-        url = self.settings.model_url
-        if not url:
-            self.prompts.error(
-                "Download model",
-                "No model download URL is set: enter one in Settings (Edit > Settings…).",
-            )
-            return
-        dest = model_destination(url)
-        if not self.prompts.confirm(
-            "Download model", f"Download the model from\n{url}\nto {dest}?"
-        ):
-            return
-        dialog = QProgressDialog(f"Downloading {url}…", "Cancel", 0, 1000, self)
-        dialog.setWindowTitle("Download model")
-        dialog.setMinimumDuration(0)
-        task = self.tasks.start(
-            lambda progress, cancelled: download(url, dest, progress, cancelled),
-            lambda path: self._model_downloaded(dialog, path),
-            lambda message: self._download_failed(dialog, message),
-        )
-        task.progress.connect(
-            lambda done, total: dialog.setValue(int(1000 * done / total)) if total else None
-        )
-        dialog.canceled.connect(task.cancel)
-        dialog.show()
-
-    def _model_downloaded(self, dialog: QProgressDialog, path: Path) -> None:
-        dialog.reset()
-        self.notify(f"downloaded the model to {path}")
-        self.apply_settings(dataclasses.replace(self.settings, checkpoint=str(path)))
-
-    def _download_failed(self, dialog: QProgressDialog, message: str) -> None:
-        if dialog.wasCanceled():
-            self.notify("download cancelled; nothing was kept")
-        else:
-            self.report_failure("Download model", message)
-        dialog.reset()
+        download_model(self)
 
     def download_encoder(self) -> None:
         if self.prompts.confirm(
