@@ -178,7 +178,7 @@ class DetailsPanel(QWidget):
             return
         self.preview.clear()
         if photo.load_error is None:
-            self.loader.request(photo.key, str(photo.path))
+            self.loader.request([(photo.key, str(photo.path))])
 
     def _preview_loaded(self, key: str, image: QImage) -> None:
         if len(self._previews) >= _CACHE:

@@ -1,23 +1,18 @@
-"""Downloading a model checkpoint from a URL (the first-run "Download model" choice).
+"""Downloading a model checkpoint from a URL (the first-run "Download weights" choice).
 
-Qt-free: plain ``urllib`` with a progress callback and a cancel check; the window runs it on a
-pool thread behind a progress dialog. The file is written atomically
-(:func:`locdiff_core.atomic_file.atomic_write`): a cancelled or broken download leaves nothing
-behind, and a complete one replaces the previous file in one step.
+The transfer is :func:`locdiff_core.download.download_file` (streamed into a temporary file,
+size-checked, renamed into place only when complete); this adds where the app keeps models and
+a cancel check for the progress dialog. A cancelled or failed download leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
 from app.settings import data_dir
-from locdiff_core.atomic_file import atomic_write
-
-BLOCK = 1 << 16
+from locdiff_core.download import DownloadError, download_file
 
 
 class DownloadCancelledError(Exception):
@@ -45,33 +40,15 @@ def download(
     :class:`DownloadCancelledError` when ``cancelled()`` turns true; ``dest`` is untouched then.
     """
     if not url:
-        raise ValueError("no model download URL is set; enter one in Settings > Model")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+        raise ValueError("no model download URL is set; enter one in Settings")
+
+    def report(done: int, total: int) -> None:
+        if cancelled is not None and cancelled():
+            raise DownloadCancelledError(f"download of {url} cancelled")
+        if progress is not None:
+            progress(done, total)
+
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            total = int(response.headers.get("Content-Length") or 0)
-            done = 0
-            with atomic_write(dest) as fh:
-                while block := response.read(BLOCK):
-                    if cancelled is not None and cancelled():
-                        raise DownloadCancelledError(f"download of {url} cancelled")
-                    fh.write(block)
-                    done += len(block)
-                    if progress is not None:
-                        progress(done, total)
-                if total and done != total:
-                    raise ValueError(
-                        f"the download of {url} stopped after {done:,} of {total:,} bytes; "
-                        "try again"
-                    )
-    except urllib.error.HTTPError as exc:
-        raise ValueError(
-            f"could not download {url}: the server answered {exc.code} {exc.reason}; "
-            "check the model download URL in Settings"
-        ) from exc
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ValueError(
-            f"could not download {url}: {reason}; check the network and the URL in Settings"
-        ) from exc
-    return dest
+        return download_file(url, dest, progress=report, timeout=timeout_s)
+    except DownloadError as exc:
+        raise ValueError(f"could not download the model: {exc}; check the URL in Settings") from exc

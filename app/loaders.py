@@ -23,6 +23,7 @@ from app.coordinates import LatLon
 from locdiff_core.photo import PhotoError, PhotoErrorKind, read_gps, thumbnail
 from locdiff_core.photo.geocode import reverse_geocode
 
+THUMB_BATCH = 6  # thumbnails per pool job
 EXIF_CHUNK = 16  # results per delivery: small enough that the window handles one in a few ms
 # A GPS read that fails with these kinds means the file itself cannot be used.
 UNUSABLE = frozenset(
@@ -68,11 +69,18 @@ class ThumbnailLoader(QObject):
         self._order = itertools.count()
         self._result.connect(self._deliver)
 
-    def request(self, key: str, path: str) -> None:
-        if key in self._pending:
-            return
-        self._pending.add(key)
-        self.pool.start(_Job(lambda: self._result.emit(key, self._load(path))), next(self._order))
+    def request(self, items: Sequence[tuple[str, str]]) -> None:
+        """Load the thumbnails of ``items`` ((key, path) pairs) not already loading, a few per
+        job: starting a job costs the window a GIL hand-over, so one per photo would not do."""
+        todo = [(k, p) for k, p in items if k not in self._pending]
+        self._pending.update(k for k, _ in todo)
+        for start in range(0, len(todo), THUMB_BATCH):
+            batch = todo[start : start + THUMB_BATCH]
+            self.pool.start(_Job(lambda b=batch: self._load_batch(b)), next(self._order))
+
+    def _load_batch(self, batch: list[tuple[str, str]]) -> None:
+        for key, path in batch:
+            self._result.emit(key, self._load(path))
 
     def _load(self, path: str) -> QImage | str:
         try:

@@ -16,6 +16,7 @@ from locdiff_core import __version__
 
 TITLE = "LocDiff Studio"
 EXIT_FAILED = 1
+SETTLE_S = 1.0  # after the page has every pin: time for its compositor to draw a frame
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +97,7 @@ class _Screenshot:
         self.stage = "loading"
         self.error: str | None = None
         self.job: int | None = None
+        self.drawn_at = 0.0
 
     def step(self) -> bool:
         """Advance; True when finished (``self.error`` says whether it failed)."""
@@ -114,11 +116,18 @@ class _Screenshot:
             if self.job is not None and not w.predictor.busy:
                 self.stage = "waiting for the map"
         if self.stage == "waiting for the map" and w.map.is_ready() and not w.tasks.busy:
+            # the page runs our calls in order: once it answers this one it has every pin
+            self.stage = "waiting for the map to draw"
+            w.map.evaluate("window.locdiffState()", self._answered)
+        if self.stage == "drawn" and time.monotonic() >= self.drawn_at + SETTLE_S:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             if not w.grab().save(str(self.out), "PNG"):
                 self.error = f"could not write {self.out}"
             return True
         return False
+
+    def _answered(self, _state) -> None:
+        self.stage, self.drawn_at = "drawn", time.monotonic()
 
 
 def take_screenshot(window, out: Path, predict: bool = False, timeout_s: float = 300.0) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -18,7 +19,6 @@ from PySide6.QtCore import Qt, QThreadPool, QTimer
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
-    QProgressDialog,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -28,10 +28,9 @@ from PySide6.QtWidgets import (
 from app.coordinates import format_decimal
 from app.details_panel import DetailsPanel
 from app.dialogs import Prompts
-from app.download import download, model_destination
 from app.loaders import ExifReader, ExifResult, PlaceNamer, TaskSet, ThumbnailLoader
 from app.map_panel import MapPanel
-from app.model_panel import ModelPanel
+from app.model_panel import ModelPanel, download_model
 from app.outputs import Outputs
 from app.photo_list import PhotoListView, PhotoTableModel
 from app.progress import ProgressStatus
@@ -40,10 +39,12 @@ from app.session import PhotoPrediction, PhotoState, Session, place_key
 from app.settings import Settings, load_settings, save_settings
 from app.trainer_tab import TrainerTab
 from app.window_actions import build_actions
-from app.workers import PredictionController
+from app.workers import PredictionController, load_native_libraries_first
 
 TITLE = "LocDiff Studio"
 REFRESH_MS = 100
+PINS_MS = 300  # the map redraws every pin on a push: at most this often
+PINS_BUSY_MS = 3000  # and this often while predictions stream in (the list shows each at once)
 THUMB_PX = 48
 
 
@@ -56,6 +57,7 @@ class MainWindow(QMainWindow):
         embedder_factory=None,
     ) -> None:
         super().__init__()
+        load_native_libraries_first()  # before the map starts QtWebEngine
         self.setWindowTitle(TITLE)
         start_constant_guard(self)  # views that paint through the binding's reference leak
         if settings is None:
@@ -73,6 +75,7 @@ class MainWindow(QMainWindow):
         self._changed_rows: set[int] | None = set()
         self._asked_places: set[tuple[float, float]] = set()
         self._fit_next = True  # the next selection change fits the map (not after a pin click)
+        self._fit_pending = False  # the selection was fitted before any of it had a pin
 
         self.thumbnails = ThumbnailLoader(THUMB_PX, parent=self)
         self.exif_reader = ExifReader(self)
@@ -106,6 +109,10 @@ class MainWindow(QMainWindow):
 
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._refresh_timer.timeout.connect(self._refresh)
+        self._pins: list = []  # what the map shows
+        self._pins_pushed_at = 0.0
+        self._pins_timer = QTimer(self, singleShot=True)
+        self._pins_timer.timeout.connect(self._push_pins)
         self.session.listeners.append(self)
         self.setAcceptDrops(True)
         self.resize(1400, 860)
@@ -201,6 +208,7 @@ class MainWindow(QMainWindow):
         show it all (no refresh pending)."""
         return (
             not self._refresh_timer.isActive()
+            and not self._pins_timer.isActive()
             and self.exif_reader.idle
             and self.thumbnails.idle
             and self.details.loader.idle
@@ -238,12 +246,30 @@ class MainWindow(QMainWindow):
             else [self.session.photos[r] for r in rows if r < len(self.session)]
         )
         self._ask_places(photos)
-        self.map.set_photos(self.session.pins())
+        self._push_pins()
         current = None if self._current is None else self.session.photo(self._current)
         if current is not None and (rows is None or self.session.row_of(current.key) in rows):
             self.details.refresh()
             self.map_panel.show_photo(self._current)
         self._show_counts()
+
+    def _push_pins(self) -> None:
+        """Send the pins to the map when they changed, at most every :data:`PINS_MS`, or
+        :data:`PINS_BUSY_MS` while predicting: the page redraws every pin on a push, and with
+        the offscreen compositor that drawing stalled the window by 100-250 ms (measured)."""
+        interval = PINS_BUSY_MS if self.predictor.busy else PINS_MS
+        wait = interval / 1000 - (time.monotonic() - self._pins_pushed_at)
+        if wait > 0:
+            if not self._pins_timer.isActive():
+                self._pins_timer.start(max(1, round(wait * 1000)))
+            return
+        pins = self.session.pins()
+        if pins != self._pins:
+            self._pins, self._pins_pushed_at = pins, time.monotonic()
+            self.map.set_photos(pins)
+            if self._fit_pending and any(p.key in self._selected for p in pins):
+                self._fit_pending = False  # the selection's pins arrived after it: fit now
+                self.map.set_selection(self._selected, fit=True)
 
     def _warmed(self) -> None:
         """The model side is imported: show distances (they need it), and move the objects of
@@ -281,6 +307,8 @@ class MainWindow(QMainWindow):
         fit, self._fit_next = self._fit_next, True
         self.details.show_photo(current, len(keys))
         self.map.set_selection(keys, fit=fit)
+        located = {p.key for p in self._pins}
+        self._fit_pending = fit and not any(k in located for k in keys)
         self.map_panel.show_photo(current)
 
     def _pin_clicked(self, key: str) -> None:
@@ -338,43 +366,7 @@ class MainWindow(QMainWindow):
             self.apply_settings(dataclasses.replace(self.settings, checkpoint=path))
 
     def download_model(self) -> None:
-        url = self.settings.model_url
-        if not url:
-            self.prompts.error(
-                "Download model",
-                "No model download URL is set: enter one in Settings (Edit > Settings…).",
-            )
-            return
-        dest = model_destination(url)
-        if not self.prompts.confirm(
-            "Download model", f"Download the model from\n{url}\nto {dest}?"
-        ):
-            return
-        dialog = QProgressDialog(f"Downloading {url}…", "Cancel", 0, 1000, self)
-        dialog.setWindowTitle("Download model")
-        dialog.setMinimumDuration(0)
-        task = self.tasks.start(
-            lambda progress, cancelled: download(url, dest, progress, cancelled),
-            lambda path: self._model_downloaded(dialog, path),
-            lambda message: self._download_failed(dialog, message),
-        )
-        task.progress.connect(
-            lambda done, total: dialog.setValue(int(1000 * done / total)) if total else None
-        )
-        dialog.canceled.connect(task.cancel)
-        dialog.show()
-
-    def _model_downloaded(self, dialog: QProgressDialog, path: Path) -> None:
-        dialog.reset()
-        self.notify(f"downloaded the model to {path}")
-        self.apply_settings(dataclasses.replace(self.settings, checkpoint=str(path)))
-
-    def _download_failed(self, dialog: QProgressDialog, message: str) -> None:
-        if dialog.wasCanceled():
-            self.notify("download cancelled; nothing was kept")
-        else:
-            self.report_failure("Download model", message)
-        dialog.reset()
+        download_model(self)
 
     def download_encoder(self) -> None:
         if self.prompts.confirm(
@@ -482,6 +474,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the workers (waits for the running chunk); safe to call twice."""
         self._refresh_timer.stop()
+        self._pins_timer.stop()
         self.tasks.cancel_all()
         if self in self.session.listeners:
             self.session.listeners.remove(self)

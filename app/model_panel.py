@@ -8,8 +8,24 @@ encoder's weights are what is missing, it offers to download those.
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressDialog,
+    QPushButton,
+    QVBoxLayout,
+)
+
+from app.download import download, model_destination
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
 
 WAYS = (
     "Photos and their EXIF locations already show on the map. To predict where the others "
@@ -73,3 +89,42 @@ class ModelPanel(QFrame):
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def download_model(window: MainWindow) -> None:
+    """The third way: fetch the checkpoint at the settings' model URL, after asking, behind a
+    progress dialog with Cancel; the window then uses it (and saves it in the settings)."""
+    url = window.settings.model_url
+    if not url:
+        window.prompts.error(
+            "Download model",
+            "No model download URL is set: enter one in Settings (Edit > Settings…).",
+        )
+        return
+    dest = model_destination(url)
+    if not window.prompts.confirm("Download model", f"Download the model from\n{url}\nto {dest}?"):
+        return
+    dialog = QProgressDialog(f"Downloading {url}…", "Cancel", 0, 1000, window)
+    dialog.setWindowTitle("Download model")
+    dialog.setMinimumDuration(0)
+
+    def downloaded(path: Path) -> None:
+        dialog.reset()
+        window.notify(f"downloaded the model to {path}")
+        window.apply_settings(dataclasses.replace(window.settings, checkpoint=str(path)))
+
+    def failed(message: str) -> None:
+        if dialog.wasCanceled():
+            window.notify("download cancelled; nothing was kept")
+        else:
+            window.report_failure("Download model", message)
+        dialog.reset()
+
+    task = window.tasks.start(
+        lambda progress, cancelled: download(url, dest, progress, cancelled), downloaded, failed
+    )
+    task.progress.connect(
+        lambda done, total: dialog.setValue(int(1000 * done / total)) if total else None
+    )
+    dialog.canceled.connect(task.cancel)
+    dialog.show()

@@ -127,10 +127,14 @@ class PhotoTableModel(QStandardItemModel):
     # -- thumbnails ------------------------------------------------------------------------
     def request_thumbnails(self, rows: Sequence[int]) -> None:
         """Ask for the thumbnails of these rows (those not loaded, loading or unreadable)."""
-        for row in rows:
-            photo = self.session.photos[row]
-            if photo.key not in self._pixmaps and photo.load_error is None:
-                self.thumbnails.request(photo.key, str(photo.path))
+        photos = [self.session.photos[row] for row in rows]
+        self.thumbnails.request(
+            [
+                (p.key, str(p.path))
+                for p in photos
+                if p.key not in self._pixmaps and p.load_error is None
+            ]
+        )
 
     def thumbnail(self, key: str) -> QPixmap | None:
         return self._pixmaps.get(key)

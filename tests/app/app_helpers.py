@@ -109,6 +109,7 @@ def wait_model(qtbot, window, timeout=30_000) -> None:
 def map_state(qtbot, window) -> dict:
     """The map's state through ``evaluate("window.locdiffState()")``, which the placeholder and
     the real map both answer."""
+    qtbot.waitUntil(window.map.is_ready, timeout=30_000)
     got = []
     window.map.evaluate("window.locdiffState()", got.append)
     qtbot.waitUntil(lambda: bool(got), timeout=10_000)

@@ -7,7 +7,7 @@ from app.download import DownloadCancelledError, download, model_destination
 
 def test_download_with_progress(server, tmp_path):
     www, url = server
-    payload = bytes(range(256)) * 1000  # 256 kB: several blocks
+    payload = bytes(range(256)) * 12_000  # 3 MB: several blocks of 1 MiB
     (www / "model.safetensors").write_bytes(payload)
     seen = []
     dest = tmp_path / "models" / "model.safetensors"

@@ -75,13 +75,16 @@ def test_screenshot_times_out_with_a_message(qtbot, samples, tmp_path, capsys):
 
 
 @pytest.mark.display
-def test_checkpoint_flag_is_used_but_not_saved(qtbot, tiny_checkpoint, tmp_path):
+def test_checkpoint_flag_is_used_but_not_saved(qtbot, tmp_path):
     pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
     from app.settings import load_settings
 
-    args = app_main.build_parser().parse_args(["--checkpoint", str(tiny_checkpoint)])
+    run = tmp_path / "run"  # not there: the window says so, and nothing is loaded
+    args = app_main.build_parser().parse_args(["--checkpoint", str(run)])
     window = app_main.create_window(args)
     qtbot.addWidget(window)
-    assert window.settings.checkpoint == str(tiny_checkpoint)
+    assert window.settings.checkpoint == str(run)
+    qtbot.waitUntil(lambda: window.model_state == "missing", timeout=10_000)
+    assert "no checkpoint there" in window.model_panel.text.text()
     assert load_settings()[0].checkpoint == ""
     window.shutdown()

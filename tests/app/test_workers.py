@@ -121,9 +121,8 @@ def test_thumbnails_and_exif_in_the_background(qtbot, samples, tmp_path):
     thumbs.failed.connect(lambda k, m: failed.__setitem__(k, m))
     good = samples / "gps" / "DSCN0010.jpg"
     bad = make_broken(tmp_path)["truncated"]
-    thumbs.request("good", str(good))
-    thumbs.request("good", str(good))  # asked twice while pending: loaded once
-    thumbs.request("bad", str(bad))
+    thumbs.request([("good", str(good))])
+    thumbs.request([("good", str(good)), ("bad", str(bad))])  # "good" is loaded once
     assert not thumbs.idle
     qtbot.waitUntil(lambda: thumbs.idle, timeout=10_000)
     assert max(loaded["good"].width(), loaded["good"].height()) == 32

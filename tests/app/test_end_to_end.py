@@ -1,0 +1,63 @@
+"""End to end with a real (tiny, random-weight) open_clip encoder, a checkpoint made for it, and
+the real map page: photos in, predictions out, the page's state holding the pins."""
+
+import pytest
+from app_helpers import map_state, wait_loaded, wait_model
+
+pytestmark = [pytest.mark.display, pytest.mark.slow]
+pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
+pytest.importorskip("open_clip", reason="open_clip is not installed")
+
+from app.session import PhotoState  # noqa: E402
+from app.settings import Settings  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_encoder, tmp_path_factory):
+    """A random-weight CS-UNet conditioned on the tiny encoder's embeddings, with its identity."""
+    import torch
+
+    from locdiff_core.checkpoint import CheckpointConfig, save_checkpoint
+    from locdiff_core.diffusion import DiffusionConfig
+    from locdiff_core.image_encoder import ImageEncoder
+    from locdiff_core.nn import CSUNet, CSUNetConfig
+
+    identity = ImageEncoder.load(tiny_encoder).identity
+    torch.manual_seed(0)
+    model_cfg = CSUNetConfig(
+        degree=8, dim_cond=identity["dim"], widths=(32,), dim_bottleneck=16, dropout=0.0
+    )
+    run = tmp_path_factory.mktemp("e2e-run")
+    save_checkpoint(
+        run, CSUNet(model_cfg), CheckpointConfig(model_cfg, DiffusionConfig(20), identity)
+    )
+    return run
+
+
+def test_photos_to_pins_with_the_real_encoder(
+    qtbot, make_window, tiny_run, tiny_encoder, gps_photos
+):
+    settings = Settings(
+        checkpoint=str(tiny_run),
+        encoder_weights=str(tiny_encoder.weights),
+        device="cpu",
+        num_samples=4,
+        num_steps=3,
+        tile_url="",
+    )
+    window = make_window(settings, embedder_factory=None)  # the app's own encoder loading
+    window.add_paths(gps_photos[:4])
+    wait_model(qtbot, window, timeout=120_000)
+    assert "degree 8" in window.model_label.text()
+    window.predict_all()
+    qtbot.waitUntil(lambda: not window.predictor.busy, timeout=120_000)
+    assert [p.state for p in window.session.photos] == [PhotoState.PREDICTED] * 4
+    key = window.session.photos[0].key
+    window.photo_list.select_keys([key])
+    qtbot.waitUntil(lambda: window.details.key == key, timeout=5_000)
+    wait_loaded(qtbot, window)
+    assert "°" in window.details.best.text() and window.details.candidates.rowCount() >= 1
+    state = map_state(qtbot, window)
+    assert sorted(p["key"] for p in state["photos"]) == sorted(window.session.keys())
+    assert {p["kind"] for p in state["photos"]} == {"best"}
+    assert state["selection"] == [key] and state["samples"] == 4 and state["density"] is True
