@@ -1,5 +1,6 @@
-"""End to end with a real (tiny, random-weight) open_clip encoder, a checkpoint made for it, and
-the real map page: photos in, predictions out, the page's state holding the pins."""
+"""End to end with a real (tiny, random-weight) open_clip encoder, a checkpoint trained on its
+embeddings in the test, and the real map page: photos in, predictions out, the page's state
+holding the pins."""
 
 import pytest
 from app_helpers import map_state, wait_loaded, wait_model
@@ -14,23 +15,32 @@ from app.settings import Settings  # noqa: E402
 
 @pytest.fixture(scope="module")
 def tiny_run(tiny_encoder, tmp_path_factory):
-    """A random-weight CS-UNet conditioned on the tiny encoder's embeddings, with its identity."""
-    import torch
+    """A small CS-UNet trained here (a few steps) on the tiny encoder's embeddings of generated
+    pictures, so the checkpoint carries that encoder's identity as a real run's does."""
+    import numpy as np
+    from PIL import Image
 
-    from locdiff_core.checkpoint import CheckpointConfig, save_checkpoint
     from locdiff_core.diffusion import DiffusionConfig
     from locdiff_core.image_encoder import ImageEncoder
-    from locdiff_core.nn import CSUNet, CSUNetConfig
+    from trainer.config import TrainConfig
+    from trainer.data import save_embeddings
+    from trainer.train import train
 
-    identity = ImageEncoder.load(tiny_encoder).identity
-    torch.manual_seed(0)
-    model_cfg = CSUNetConfig(
-        degree=8, dim_cond=identity["dim"], widths=(32,), dim_bottleneck=16, dropout=0.0
-    )
-    run = tmp_path_factory.mktemp("e2e-run")
-    save_checkpoint(
-        run, CSUNet(model_cfg), CheckpointConfig(model_cfg, DiffusionConfig(20), identity)
-    )
+    encoder = ImageEncoder.load(tiny_encoder)
+    rng = np.random.default_rng(0)
+    pictures = [
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)) for _ in range(16)
+    ]
+    lat, lon = rng.uniform(-60, 70, 16), rng.uniform(-180, 180, 16)
+    folder = tmp_path_factory.mktemp("e2e-run")
+    data = folder / "train.npz"
+    save_embeddings(data, encoder.embed_images(pictures), lat, lon, encoder=encoder.identity)
+    run = folder / "run"
+    config = TrainConfig(
+        data=data, out=run, degree=8, epochs=2, batch_size=8, widths=(32,), dim_bottleneck=16,
+        dropout=0.0, lr=1e-3, diffusion=DiffusionConfig(20), log_every=1,
+    )  # fmt: skip
+    train(config)
     return run
 
 
