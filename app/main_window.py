@@ -39,7 +39,7 @@ from app.session import PhotoPrediction, PhotoState, Session, place_key
 from app.settings import Settings, load_settings, save_settings
 from app.trainer_tab import TrainerTab
 from app.window_actions import build_actions
-from app.workers import PredictionController, load_native_libraries_first
+from app.workers import PredictionController
 
 TITLE = "LocDiff Studio"
 REFRESH_MS = 100
@@ -57,7 +57,6 @@ class MainWindow(QMainWindow):
         embedder_factory=None,
     ) -> None:
         super().__init__()
-        load_native_libraries_first()  # before the map starts QtWebEngine
         self.setWindowTitle(TITLE)
         start_constant_guard(self)  # views that paint through the binding's reference leak
         if settings is None:

@@ -46,15 +46,6 @@ class ModelError(Exception):
 EmbedderFactory = Callable[[dict | None, Settings, bool, Callable[[int, int], None]], object]
 
 
-def load_native_libraries_first() -> None:
-    """Import triton (torch's kernel compiler, present with CUDA builds of torch) before
-    QtWebEngine starts: imported after it, as torchvision does when the image encoder is first
-    loaded, triton's native library crashes the process (a segfault, measured with PySide6
-    6.11 and 6.12 and triton 3.9). Costs about 0.3 s once; call it before the map is made."""
-    with contextlib.suppress(ImportError):
-        import triton  # noqa: F401
-
-
 def default_embedder(
     identity: dict | None, settings: Settings, download: bool, progress: Callable[[int, int], None]
 ):
