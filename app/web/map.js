@@ -15,6 +15,7 @@
   };
   const ONE_POINT_ZOOM = 10; // fitting a single photo: close enough to see the town
   const MANY_POINTS_MAX_ZOOM = 16;
+  const OFFLINE_MAX_ZOOM = 5; // without tiles only the ~25 km basemap shows: no closer than this
   const OFFLINE_AFTER_MS = 10000; // a tile error counts as "offline" unless a tile loaded this recently
 
   const map = L.map("map", {
@@ -114,7 +115,8 @@
   function fitPoints(points) {
     if (!points.length) return;
     const bounds = L.latLngBounds(points.map((p) => L.latLng(p[0], p[1])));
-    const maxZoom = points.length === 1 ? ONE_POINT_ZOOM : MANY_POINTS_MAX_ZOOM;
+    let maxZoom = points.length === 1 ? ONE_POINT_ZOOM : MANY_POINTS_MAX_ZOOM;
+    if (tilesState !== "online") maxZoom = Math.min(maxZoom, OFFLINE_MAX_ZOOM);
     map.fitBounds(bounds, { padding: [48, 48], maxZoom: maxZoom, animate: false });
   }
 
