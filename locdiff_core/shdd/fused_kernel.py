@@ -80,18 +80,22 @@ def _encode_block_range(lat, lon, a, c, ratio, zonal, floor_log2, out, start, st
             unscale[nb + k] = 1.0
             p1[k] = z
             p2[k] = 0.0
+        # Row segments as 1-D views indexed from 0: LLVM then sees contiguous, non-negative
+        # indices and stores whole vectors (out[row, i0 + k] would be stored one by one).
+        dst = out[0, i0 : i0 + n]
         for k in range(n):
-            out[0, i0 + k] = z
+            dst[k] = z
         for l in range(1, L + 1):  # m = 0: never scaled
             al, cl = a[0, l], c[0, l]
             for k in range(nb):
                 p2[k] = _fma(-p2[k], cl, p1[k] * x[k] * al)
             p1, p2 = p2, p1
-            row = l * (l + 1)
+            dst = out[l * (l + 1), i0 : i0 + n]
             for k in range(n):
-                out[row, i0 + k] = p1[k]
+                dst[k] = p1[k]
         for m in range(1, L + 1):
             r = ratio[m]
+            rescale = 0
             for k in range(nb):
                 # cos(m phi) + i sin(m phi) by repeated rotation, like the eager cumprod.
                 re = trig_re[k] * turn_re[k] - trig_im[k] * turn_im[k]
@@ -99,17 +103,23 @@ def _encode_block_range(lat, lon, a, c, ratio, zonal, floor_log2, out, start, st
                 trig_re[k] = re
                 trig_im[k] = im
                 s = seed[k] * sin_t[k] * r
-                # Rescale into [2^floor, 2^(floor+1)) when below it, or above it while scaled
-                # (the eager path's shift = max(ceil(floor - log2 Pbar_mm), 0)); 0 at a pole.
-                if s > 0.0 and (s < low or (shift[k] > 0.0 and s >= high)):
-                    step = max(floor_log2 + 1.0 - math.frexp(s)[1], -shift[k])
-                    s = math.ldexp(s, int(step))
-                    shift[k] += step
-                    unscale[k] = math.ldexp(1.0, -int(shift[k]))
-                    unscale[nb + k] = unscale[k]
                 seed[k] = s
-                p1[k] = s * _SQRT2 * re
-                p1[nb + k] = s * _SQRT2 * im
+                rescale += (s < low) | ((shift[k] > 0.0) & (s >= high))
+            if rescale:  # a separate loop keeps the one above free of calls, so vectorised
+                for k in range(nb):
+                    # Rescale into [2^floor, 2^(floor+1)) when below it or above it while
+                    # scaled: the eager path's shift = max(ceil(floor - log2 Pbar_mm), 0).
+                    s = seed[k]
+                    if s > 0.0 and (s < low or (shift[k] > 0.0 and s >= high)):
+                        step = max(floor_log2 + 1.0 - math.frexp(s)[1], -shift[k])
+                        seed[k] = math.ldexp(s, int(step))
+                        shift[k] += step
+                        unscale[k] = math.ldexp(1.0, -int(shift[k]))
+                        unscale[nb + k] = unscale[k]
+            for k in range(nb):
+                s = seed[k] * _SQRT2
+                p1[k] = s * trig_re[k]
+                p1[nb + k] = s * trig_im[k]
                 p2[k] = 0.0
                 p2[nb + k] = 0.0
             for l in range(m, L + 1):
@@ -119,10 +129,12 @@ def _encode_block_range(lat, lon, a, c, ratio, zonal, floor_log2, out, start, st
                         p2[k] = _fma(-p2[k], cl, p1[k] * x[k] * al)
                     p1, p2 = p2, p1
                 row = l * (l + 1)
+                dst = out[row + m, i0 : i0 + n]
                 for k in range(n):
-                    out[row + m, i0 + k] = p1[k] * unscale[k]
+                    dst[k] = p1[k] * unscale[k]
+                dst = out[row - m, i0 : i0 + n]
                 for k in range(n):
-                    out[row - m, i0 + k] = p1[nb + k] * unscale[nb + k]
+                    dst[k] = p1[nb + k] * unscale[nb + k]
 
 
 _OPTIONS = {"nogil": True, "fastmath": False, "boundscheck": False, "error_model": "numpy"}
