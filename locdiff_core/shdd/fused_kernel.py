@@ -19,15 +19,16 @@ _SQRT2 = math.sqrt(2.0)
 
 
 @intrinsic
-def _fma(typingctx, a, b, c):
-    """``a * b + c`` with one rounding (LLVM ``llvm.fma``; vectorised like any other op).
+def _muladd(typingctx, a, b, c):
+    """``a * b + c``, fused into one rounding where the CPU has FMA (LLVM ``llvm.fmuladd``).
 
-    PyTorch's ``addcmul`` on this CPU compiles to the same fused operation, so using it keeps
-    the two encoders' results identical to the last bit for the same inputs."""
+    PyTorch's ``addcmul`` (the eager path) compiles to the same fused operation on FMA CPUs, so
+    the recurrence rounds exactly as it does there; without FMA both do a multiply and an add
+    (``llvm.fma`` would fall back to a slow software routine instead)."""
 
     def codegen(context, builder, signature, args):
         ty = args[0].type
-        fn = builder.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty] * 3))
+        fn = builder.module.declare_intrinsic("llvm.fmuladd", [ty], ir.FunctionType(ty, [ty] * 3))
         return builder.call(fn, args)
 
     return a(a, b, c), codegen
@@ -88,7 +89,7 @@ def _encode_block_range(lat, lon, a, c, ratio, zonal, floor_log2, out, start, st
         for l in range(1, L + 1):  # m = 0: never scaled
             al, cl = a[0, l], c[0, l]
             for k in range(nb):
-                p2[k] = _fma(-p2[k], cl, p1[k] * x[k] * al)
+                p2[k] = _muladd(-p2[k], cl, p1[k] * x[k] * al)
             p1, p2 = p2, p1
             dst = out[l * (l + 1), i0 : i0 + n]
             for k in range(n):
@@ -126,7 +127,7 @@ def _encode_block_range(lat, lon, a, c, ratio, zonal, floor_log2, out, start, st
                 if l > m:
                     al, cl = a[m, l], c[m, l]
                     for k in range(2 * nb):
-                        p2[k] = _fma(-p2[k], cl, p1[k] * x[k] * al)
+                        p2[k] = _muladd(-p2[k], cl, p1[k] * x[k] * al)
                     p1, p2 = p2, p1
                 row = l * (l + 1)
                 dst = out[row + m, i0 : i0 + n]
