@@ -28,6 +28,13 @@ long before the values it seeds become negligible (``sin(30°)^150 = 2^-150``); 
 scale that is removed when a block is final. Growth along ``l`` is bounded by about
 ``0.53 L`` bits, so float32 stays finite and accurate to ``L = 200`` and float64 to several
 thousand.
+
+Two implementations
+-------------------
+On the CPU, :func:`encode` runs the fused numba kernel of :mod:`locdiff_core.shdd.fused` (one
+pass per block of points, each value written once, same numerics). :func:`encode_eager` below,
+the recurrence as eager PyTorch ops, serves CUDA, inputs that require grad, installs without
+numba, and the tests as the fused kernel's reference.
 """
 
 from __future__ import annotations
@@ -185,12 +192,30 @@ def encode(lat_deg, lon_deg, degree: int) -> Tensor:
     dtype = torch.float64 if out_dtype == torch.float64 else torch.float32
     check_degree(degree, dtype)
     lat, lon = lat.to(dtype), lon.to(dtype)
+    work = None
+    if lat.device.type == "cpu" and not (lat.requires_grad or lon.requires_grad):
+        from locdiff_core.shdd.fused import encode_fused  # imports this module
+
+        work = encode_fused(lat, lon, degree)  # None without numba
+    if work is None:
+        work = encode_eager(lat, lon, degree)
+    return work.t().to(out_dtype)
+
+
+def encode_eager(lat: Tensor, lon: Tensor, degree: int) -> Tensor:
+    """The recurrence as eager PyTorch ops: ``[(L+1)^2, N]`` coefficient-major.
+
+    Used on CUDA (and any non-CPU device), when ``lat``/``lon`` require grad, without numba,
+    and as the tests' reference for the fused CPU kernel. ``lat, lon``: 1-D tensors of one
+    dtype, float32 or float64, validated and wrapped (``check_latlon``).
+    """
+    dtype = lat.dtype
     N = lat.numel()
     work = torch.empty((degree + 1) ** 2, N, dtype=dtype, device=lat.device)
     chunk = N if lat.is_cuda else max(256, _CHUNK_ELEMENTS // (degree + 1) ** 2)
     for i in range(0, N, chunk):
         _encode_chunk(lat[i : i + chunk], lon[i : i + chunk], degree, dtype, work[:, i : i + chunk])
-    return work.t().to(out_dtype)
+    return work
 
 
 def zonal_kernel(cos_angle: Tensor, degree: int) -> Tensor:
