@@ -191,20 +191,10 @@ def run_predict(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             print(f"\rpredicting: {100 * done / total:5.1f}%", end="", file=sys.stderr)
 
-    rows = []
-    for i, p in predictor.iter_predict(data.embedding, config, progress=progress):
-        rows.append(
-            PredictionRow(
-                id=str(data.ids[i]),
-                best_lat=p.best[0],
-                best_lon=p.best[1],
-                centre_lat=p.centre[0],
-                centre_lon=p.centre[1],
-                radius50_km=p.radius50_km,
-                radius90_km=p.radius90_km,
-                candidates=tuple((c.lat, c.lon, c.share) for c in p.candidates[:3]),
-            )
-        )
+    rows = [
+        PredictionRow.from_prediction(str(data.ids[i]), p)
+        for i, p in predictor.iter_predict(data.embedding, config, progress=progress)
+    ]
     n = write_predictions(args.out, rows)
     print(f"wrote {n} predictions to {args.out}")
     return 0
