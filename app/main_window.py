@@ -34,7 +34,6 @@ from app.model_panel import ModelPanel, download_model
 from app.outputs import Outputs
 from app.photo_list import PhotoListView, PhotoTableModel
 from app.progress import ProgressStatus
-from app.qt_workarounds import start_constant_guard
 from app.session import PhotoPrediction, PhotoState, Session, place_key
 from app.settings import Settings, load_settings, save_settings
 from app.trainer_tab import TrainerTab
@@ -58,7 +57,6 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.setWindowTitle(TITLE)
-        start_constant_guard(self)  # views that paint through the binding's reference leak
         if settings is None:
             settings, settings_message = load_settings()
         self.settings = settings

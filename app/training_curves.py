@@ -7,8 +7,6 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QWidget
 
-from app.qt_workarounds import keep_constants_alive
-
 VAL_THRESHOLDS_KM = (25, 200, 750, 2500)
 _VAL_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c", "#1f77b4")
 TRAIN_SERIES = {"loss": "Loss", "lr": "Learning rate", "samples_per_s": "Samples / s"}
@@ -39,7 +37,6 @@ class TrainingCurves(QWidget):
             self.series[name] = ([], [])
         self.plots["val"] = val
         self.plots["lr"].getAxis("left").enableAutoSIPrefix(False)
-        keep_constants_alive()
 
     def _plot(self, title: str, grid: QGridLayout, row: int, col: int) -> pg.PlotWidget:
         plot = pg.PlotWidget(self, background="w")
@@ -60,7 +57,6 @@ class TrainingCurves(QWidget):
     def add_records(self, records: list[dict]) -> None:
         """Append training lines (step, loss, lr, samples_per_s) and validation lines (step,
         val.best.acc_*km); a resumed run's steps continue the same curves."""
-        keep_constants_alive()
         touched = set()
         for record in records:
             step = record.get("step")
