@@ -1,4 +1,5 @@
-"""Background reading for the photo list: thumbnails, EXIF positions and place names.
+"""Background reading for the photo list: finding photos, thumbnails, EXIF positions and
+place names.
 
 Each loader owns a ``QThreadPool`` and reports with signals, which Qt delivers in the window's
 thread. Thumbnails are asked for lazily (only rows the view paints) and the newest request runs
@@ -12,19 +13,25 @@ undo, downloads).
 from __future__ import annotations
 
 import itertools
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
+from app.background import LOW, lower_this_thread
 from app.coordinates import LatLon
 from locdiff_core.photo import PhotoError, PhotoErrorKind, read_gps, thumbnail
 from locdiff_core.photo.geocode import reverse_geocode
+from locdiff_core.photo.reading import iter_photos
 
 THUMB_BATCH = 6  # thumbnails per pool job
 EXIF_CHUNK = 16  # results per delivery: small enough that the window handles one in a few ms
+FIND_CHUNK = 64  # photos found per delivery (fewer every FIND_EVERY_S): about 10 ms of list work
+FIND_EVERY_S = 0.1
 # A GPS read that fails with these kinds means the file itself cannot be used.
 UNUSABLE = frozenset(
     {
@@ -43,6 +50,7 @@ class _Job(QRunnable):
         self._fn = fn
 
     def run(self) -> None:
+        lower_this_thread()
         self._fn()
 
 
@@ -64,6 +72,7 @@ class ThumbnailLoader(QObject):
         super().__init__(parent)
         self.size = size
         self.pool = QThreadPool(self)
+        self.pool.setThreadPriority(LOW)
         self.pool.setMaxThreadCount(threads)
         self._pending: set[str] = set()  # touched in the window's thread only
         self._order = itertools.count()
@@ -131,6 +140,7 @@ class ExifReader(QObject):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.pool = QThreadPool(self)
+        self.pool.setThreadPriority(LOW)
         self.pool.setMaxThreadCount(1)
         self._queue: deque[list[tuple[str, str]]] = deque()  # the window's thread only
         self._reading = False
@@ -159,6 +169,70 @@ class ExifReader(QObject):
         return not self._reading and not self._queue
 
 
+class PhotoFinder(QObject):
+    """Finds the photos among dropped or opened paths (folders walked recursively, as
+    :func:`locdiff_core.photo.reading.iter_photos`) on one background thread, and hands them
+    to the window in chunks as the walk goes: a large tree, or one on a slow network drive,
+    never freezes the window, and its first photos show at once. Requests run one after
+    another, so photos arrive in the order they were given."""
+
+    found = Signal(int, list)  # request, [(absolute path, key)], in walk order
+    finished = Signal(int, int)  # request, photos found in all
+    _done = Signal(int, int)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setThreadPriority(LOW)
+        self.pool.setMaxThreadCount(1)
+        self._next_request = 0
+        self._active: set[int] = set()  # the window's thread only
+        self._stop = False
+        self._done.connect(self._finish)
+
+    def request(self, paths: Iterable[Path | str]) -> int:
+        """Find the photos among ``paths``; returns the request's number."""
+        self._next_request += 1
+        request = self._next_request
+        self._active.add(request)
+        roots = [Path(p) for p in paths]
+        self.pool.start(_Job(lambda: self._walk(request, roots)))
+        return request
+
+    def stop(self) -> None:
+        """End every walk at its next photo (for shutting down)."""
+        self._stop = True
+
+    @property
+    def idle(self) -> bool:
+        """No walk is running or queued, and every chunk found has been delivered."""
+        return not self._active
+
+    def _walk(self, request: int, roots: list[Path]) -> None:
+        chunk: list[tuple[Path, str]] = []
+        count, sent = 0, time.monotonic()
+        for path in iter_photos(roots):
+            if self._stop:
+                break
+            absolute = path.absolute()
+            try:
+                key = str(absolute.resolve())
+            except (OSError, RuntimeError):  # a broken or looping link: keep it as given
+                key = str(absolute)
+            chunk.append((absolute, key))
+            count += 1
+            if len(chunk) >= FIND_CHUNK or time.monotonic() - sent > FIND_EVERY_S:
+                self.found.emit(request, chunk)
+                chunk, sent = [], time.monotonic()
+        if chunk:
+            self.found.emit(request, chunk)
+        self._done.emit(request, count)
+
+    def _finish(self, request: int, count: int) -> None:
+        self._active.discard(request)
+        self.finished.emit(request, count)
+
+
 class PlaceNamer(QObject):
     """Offline place names (GeoNames via :mod:`locdiff_core.photo.geocode`), in the background."""
 
@@ -169,6 +243,7 @@ class PlaceNamer(QObject):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.pool = QThreadPool(self)
+        self.pool.setThreadPriority(LOW)
         self.pool.setMaxThreadCount(1)
         self._pending = 0
         self._named.connect(self._deliver)

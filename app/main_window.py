@@ -28,7 +28,14 @@ from PySide6.QtWidgets import (
 from app.coordinates import format_decimal
 from app.details_panel import DetailsPanel
 from app.dialogs import Prompts
-from app.loaders import ExifReader, ExifResult, PlaceNamer, TaskSet, ThumbnailLoader
+from app.loaders import (
+    ExifReader,
+    ExifResult,
+    PhotoFinder,
+    PlaceNamer,
+    TaskSet,
+    ThumbnailLoader,
+)
 from app.map_panel import MapPanel
 from app.model_panel import ModelPanel, download_model
 from app.outputs import Outputs
@@ -74,6 +81,10 @@ class MainWindow(QMainWindow):
         self._fit_next = True  # the next selection change fits the map (not after a pin click)
         self._fit_pending = False  # the selection was fitted before any of it had a pin
 
+        self.finder = PhotoFinder(self)
+        self.finder.found.connect(self._found)
+        self.finder.finished.connect(self._find_finished)
+        self._added: dict[int, int] = {}  # finder request -> new photos so far
         self.thumbnails = ThumbnailLoader(THUMB_PX, parent=self)
         self.exif_reader = ExifReader(self)
         self.exif_reader.read.connect(self._exif_read)
@@ -164,14 +175,31 @@ class MainWindow(QMainWindow):
 
     # -- opening photos ----------------------------------------------------------------------
     def add_paths(self, paths: Iterable[str | Path]) -> int:
-        """Add photos and folders (recursive); returns how many new photos were added."""
-        new = self.session.add(paths)
+        """Add photos and folders (recursive), duplicates ignored. Folders are walked in the
+        background and their photos appear as they are found; returns the request's number,
+        0 for no paths (``finder.idle`` tells when every request has arrived)."""
+        paths = list(paths)
+        if not paths:
+            return 0
+        request = self.finder.request(paths)
+        self._added[request] = 0
+        return request
+
+    def _found(self, request: int, found: list) -> None:
+        new = self.session.add_found(found)
         self.exif_reader.request([(p.key, str(p.path)) for p in new])
-        if new:
-            self.notify(f"added {len(new)} photo{'s' * (len(new) != 1)}")
-            if not self._selected:
-                self.photo_list.select_keys([new[0].key])
-        return len(new)
+        self._added[request] = self._added.get(request, 0) + len(new)
+        if new and not self._selected:
+            self.photo_list.select_keys([new[0].key])
+
+    def _find_finished(self, request: int, count: int) -> None:
+        added = self._added.pop(request, 0)
+        if added:
+            self.notify(f"added {added} photo{'s' * (added != 1)}")
+        elif count:
+            self.notify("no new photos: they are all in the list already")
+        else:
+            self.notify("no photos found there")
 
     def open_photos(self) -> None:
         self.add_paths(self.prompts.open_photos())
@@ -201,11 +229,13 @@ class MainWindow(QMainWindow):
         self.session.remove(self._selected)
 
     def loading_done(self) -> bool:
-        """Every photo's EXIF is read, every thumbnail asked for has arrived, and the views
+        """Every photo dropped is found, its EXIF read, every thumbnail asked for has arrived,
+        and the views
         show it all (no refresh pending)."""
         return (
             not self._refresh_timer.isActive()
             and not self._pins_timer.isActive()
+            and self.finder.idle
             and self.exif_reader.idle
             and self.thumbnails.idle
             and self.details.loader.idle
@@ -274,6 +304,7 @@ class MainWindow(QMainWindow):
         over them held the GIL for 200-400 ms (measured), a stall of the window each time."""
         gc.freeze()
         self.details.refresh()
+        self.map_panel.warm_up()
 
     def _ask_places(self, photos) -> None:
         todo = [
@@ -477,7 +508,8 @@ class MainWindow(QMainWindow):
             self.session.listeners.remove(self)
         self.predictor.shutdown()
         self.trainer_tab.shutdown()
-        pools = [self.thumbnails.pool, self.exif_reader.pool, self.places.pool]
+        self.finder.stop()
+        pools = [self.finder.pool, self.thumbnails.pool, self.exif_reader.pool, self.places.pool]
         for pool in [*pools, self.details.loader.pool, QThreadPool.globalInstance()]:
             pool.clear()
             pool.waitForDone(30_000)

@@ -8,6 +8,7 @@ shows or hides the raw samples.
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.density_colors import density_rgba
+from app.density_colors import density_rgba, png_data_url, to_web_mercator
 from app.density_view import DensityView
 from app.map_view import MapView
 from app.session import Session
@@ -66,6 +67,11 @@ class MapPanel(QWidget):
         on the map must reach the window, which adds them."""
         for widget in (self.map, *self.map.findChildren(QWidget)):
             widget.setAcceptDrops(False)
+
+    def warm_up(self) -> None:
+        """Colour and encode a tiny density once, so the first prediction shown does not pay
+        the imports and first calls (PIL's PNG encoder, numpy's interp) in front of the user."""
+        png_data_url(to_web_mercator(density_rgba(np.ones((2, 4)))))
 
     def show_photo(self, key: str | None) -> None:
         """Push the current photo's prediction layers (or clear them)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.loaders import Task
-from app.session import export
+from app.session import export_plan
 from app.writeback import describe_write, undo_last_write, write_locations
 
 if TYPE_CHECKING:
@@ -35,19 +35,25 @@ class Outputs:
 
     # -- export -------------------------------------------------------------------------------
     def export_dialog(self, keys: Sequence[str]) -> None:
-        path = self.w.prompts.save_path("Export predictions", EXPORT_FILTER, "predictions.csv")
+        path = self.w.prompts.save_path("Export locations", EXPORT_FILTER, "locations.csv")
         if path:
             self.export_to(keys, path)
 
-    def export_to(self, keys: Sequence[str], path: str | Path) -> Task:
-        """Export the predictions of ``keys``; the format follows the suffix (default CSV)."""
+    def export_to(self, keys: Sequence[str], path: str | Path) -> Task | None:
+        """Export the locations of ``keys`` (confirmed, EXIF or predicted, with the prediction's
+        details) in the background; the format follows the suffix (default CSV). None, with a
+        message, when none of them has a location."""
         path = Path(path)
         fmt = EXPORT_SUFFIXES.get(path.suffix.lower())
         if fmt is None:
             path, fmt = path.with_name(path.name + ".csv"), "csv"
-        keys = list(keys)
+        try:
+            plan = export_plan(self.w.session, list(keys), fmt)
+        except ValueError as exc:
+            self.w.report_failure("Export", str(exc))
+            return None
         return self.w.tasks.start(
-            lambda _progress, _cancelled: export(self.w.session, keys, path, fmt),
+            lambda _progress, _cancelled: plan.write(path),
             self._exported,
             lambda message: self.w.report_failure("Export", message),
         )
@@ -55,7 +61,7 @@ class Outputs:
     def _exported(self, summary) -> None:
         text = f"exported {_plural(summary.written, 'photo')} to {summary.path}"
         if summary.skipped:
-            text += f"; left out {_plural(len(summary.skipped), 'photo')} without a prediction"
+            text += f"; left out {_plural(len(summary.skipped), 'photo')} without a location"
         self.w.notify(text)
 
     # -- write-back ------------------------------------------------------------------------------

@@ -157,15 +157,22 @@ class Session:
 
         Returns the photos added (the caller reads their EXIF and thumbnails in the background).
         """
-        new: list[Photo] = []
-        seen: set[str] = set()
+        found = []
         for path in find_photos(paths):
             absolute = Path(path).absolute()
-            key = str(absolute.resolve())
+            found.append((absolute, str(absolute.resolve())))
+        return self.add_found(found)
+
+    def add_found(self, found: Iterable[tuple[Path, str]]) -> list[Photo]:
+        """Add photos already found: ``(absolute path, key)`` pairs, the key being the resolved
+        path (what :class:`app.loaders.PhotoFinder` delivers). Known keys are skipped."""
+        new: list[Photo] = []
+        seen: set[str] = set()
+        for absolute, key in found:
             if key in self._rows or key in seen:
                 continue
             seen.add(key)
-            new.append(Photo(absolute, key))
+            new.append(Photo(Path(absolute), key))
         if new:
             first = len(self.photos)
             self._notify("photos_about_to_be_added", first, first + len(new) - 1)
@@ -333,29 +340,39 @@ class Session:
 
     # -- export and write-back -------------------------------------------------------------------
     def records(self, keys: Iterable[str]):
-        """Export records (:class:`locdiff_core.photo.export.PredictionRecord`) of the predicted
-        photos among ``keys``, in list order."""
-        from locdiff_core.photo.export import Candidate, PredictionRecord
+        """Export records (:class:`locdiff_core.photo.export.PhotoRecord`) of the photos among
+        ``keys`` that have a location (confirmed, EXIF or predicted), in list order."""
+        from locdiff_core.photo.export import Candidate, PhotoRecord
 
         wanted = set(keys)
         out = []
         for photo in self.photos:
-            pred = photo.prediction
-            if photo.key not in wanted or pred is None:
+            if photo.key not in wanted or photo.load_error:
                 continue
-            exif = photo.exif or (None, None)
-            out.append(
-                PredictionRecord(
-                    path=photo.path,
+            pred = photo.prediction
+            location = photo.confirmed or photo.exif or (pred.best if pred else None)
+            if location is None:
+                continue
+            fields = {}
+            if pred is not None:
+                fields = dict(
                     best_lat=pred.best[0],
                     best_lon=pred.best[1],
                     centre_lat=pred.centre[0],
                     centre_lon=pred.centre[1],
                     radii_km=((0.5, pred.radius50_km), (0.9, pred.radius90_km)),
                     candidates=tuple(Candidate(*c) for c in pred.candidates),
+                )
+            exif, confirmed = photo.exif or (None, None), photo.confirmed or (None, None)
+            out.append(
+                PhotoRecord(
+                    path=photo.path,
                     exif_lat=exif[0],
                     exif_lon=exif[1],
-                    place=self.place_at(*pred.best) or "",
+                    confirmed_lat=confirmed[0],
+                    confirmed_lon=confirmed[1],
+                    place=self.place_at(*location) or "",
+                    **fields,
                 )
             )
         return out
@@ -394,23 +411,47 @@ class ExportSummary:
 
     path: Path
     written: int
-    skipped: tuple[str, ...] = ()  # names of the photos left out (no prediction)
+    skipped: tuple[str, ...] = ()  # names of the photos left out (no location, or unusable)
 
 
 EXPORT_FORMATS = {"csv": "CSV", "geojson": "GeoJSON", "gpx": "GPX"}
 
 
 def export(session: Session, keys: Sequence[str], path: Path | str, fmt: str) -> ExportSummary:
-    """Write the predictions of ``keys`` as CSV, GeoJSON or GPX (atomically) to ``path``."""
-    from locdiff_core.photo import export as ex
+    """Write the locations of ``keys`` as CSV, GeoJSON or GPX (atomically) to ``path``: each
+    photo at its confirmed, else EXIF, else predicted position, with all of them as fields."""
+    return export_plan(session, keys, fmt).write(path)
 
-    writers = {"csv": ex.write_csv, "geojson": ex.write_geojson, "gpx": ex.write_gpx}
-    if fmt not in writers:
-        raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(writers)}")
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What an export will write, taken from the session in the window's thread; ``write``
+    may then run in a background task without touching the session."""
+
+    records: tuple
+    skipped: tuple[str, ...]
+    fmt: str
+
+    def write(self, path: Path | str) -> ExportSummary:
+        from locdiff_core.photo import export as ex
+
+        writers = {"csv": ex.write_csv, "geojson": ex.write_geojson, "gpx": ex.write_gpx}
+        writers[self.fmt](list(self.records), path)
+        return ExportSummary(Path(path), len(self.records), self.skipped)
+
+
+def export_plan(session: Session, keys: Sequence[str], fmt: str) -> ExportPlan:
+    """The records of ``keys`` that have a location, and the names of those left out. Raises
+    ValueError for an unknown format or when no photo among ``keys`` has a location."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
     records = session.records(keys)
     if not records:
-        raise ValueError("none of these photos has a prediction yet; predict them first")
-    writers[fmt](records, path)
+        raise ValueError(
+            "none of these photos has a location yet (confirmed, from EXIF or predicted); "
+            "predict them first"
+        )
+    done = {r.path for r in records}
     wanted = set(keys)
-    skipped = tuple(p.name for p in session.photos if p.key in wanted and p.prediction is None)
-    return ExportSummary(Path(path), len(records), skipped)
+    skipped = tuple(p.name for p in session.photos if p.key in wanted and p.path not in done)
+    return ExportPlan(tuple(records), skipped, fmt)

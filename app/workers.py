@@ -16,6 +16,8 @@ pass a small deterministic one. An embedder is anything with
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 import os
 import sys
 import threading
@@ -26,12 +28,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.background import LOW, lower_this_thread
 from app.session import PhotoPrediction
 from app.settings import Settings
 
 CHUNK = 8  # photos embedded and then predicted together: results appear in steps of this
 DENSITY_SIZE = (90, 180)  # (H, W) of the density kept per photo: 2 degree cells, 65 kB
 _PROGRESS_EVERY_S = 0.1
+log = logging.getLogger(__name__)
 
 
 class ModelError(Exception):
@@ -138,10 +142,13 @@ class PredictionWorker(QObject):
         self._model_key: tuple | None = None
         self._predictor = None
         self._embedder = None
+        self.native_id: int | None = None  # the thread's id once it runs (for tests)
 
     @Slot()
     def warm_up(self) -> None:
         """Import the model side now, so the first prediction (and distances) start at once."""
+        lower_this_thread()
+        self.native_id = threading.get_native_id()
         import torch
 
         import locdiff_core.predictor  # noqa: F401
@@ -182,11 +189,30 @@ class PredictionWorker(QObject):
         except (ValueError, OSError, RuntimeError) as exc:
             raise self._model_failed(ModelError(str(exc))) from exc
         self._predictor, self._embedder, self._model_key = predictor, embedder, key
+        self._warm_model(settings)
         cfg = predictor.config
         encoder = (cfg.encoder or {}).get("name", "unknown encoder")
         self.model_status.emit(
             "ready", f"{Path(path).name}: degree {cfg.model.degree}, {encoder}, on {device}"
         )
+
+    def _warm_model(self, settings: Settings) -> None:
+        """Predict one made-up embedding through the path real photos take, while the status
+        still says "loading": the first call loads the compiled SHDD kernel and initialises
+        torch's operators, work that holds the GIL (a 300-400 ms stall of the window,
+        measured) and that must not land in the middle of the user's first batch."""
+        import numpy as np
+
+        dim = self._predictor.config.model.dim_cond
+        density = DENSITY_SIZE if settings.density_map else None
+        try:
+            config = dataclasses.replace(predictor_config(settings), num_steps=1, seed=0)
+            for _ in self._predictor.iter_predict(
+                np.ones((1, dim), np.float32), config, density_size=density
+            ):
+                pass
+        except (ValueError, RuntimeError) as exc:  # the real run will report it, with the file
+            log.warning("warming the model up failed: %s", exc)
 
     def _download_progress(self, done: int, total: int) -> None:
         self.model_status.emit(
@@ -327,7 +353,7 @@ class PredictionController(QObject):
         # The window's painting calls into Python once per cell and role, taking the GIL back
         # each time; a short switch interval bounds each wait while the worker runs Python.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
-        self._thread.start()
+        self._thread.start(LOW)
         self._warm.emit()
 
     def is_cancelled(self, job: int) -> bool:

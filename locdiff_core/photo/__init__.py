@@ -7,7 +7,7 @@ Modules, each one idea:
 * :mod:`.gps`: read the position (EXIF, embedded XMP, ``.xmp`` sidecar).
 * :mod:`.writing`: write or remove it losslessly, atomically, with backups and undo
   (backends :mod:`.exiftool` and the built-in :mod:`.tiff_gps` + :mod:`.containers`).
-* :mod:`.export`: CSV, GeoJSON and GPX of predictions; :mod:`.geocode`: offline place names.
+* :mod:`.export`: CSV, GeoJSON and GPX of photo locations; :mod:`.geocode`: offline place names.
 
 Per-file failures are :class:`~.errors.PhotoError` with a :class:`~.errors.PhotoErrorKind`;
 batch functions return one :class:`~.errors.FileResult` per file and never stop on a bad one.

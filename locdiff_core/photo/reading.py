@@ -9,9 +9,10 @@ decompression-bomb guard into a :class:`~locdiff_core.photo.errors.PhotoError` o
 
 from __future__ import annotations
 
+import os
 import struct
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,14 +192,31 @@ def thumbnails(
 def find_photos(roots: Iterable[Path | str]) -> list[Path]:
     """Photo files among ``roots`` (files are kept whatever their suffix; folders are searched
     recursively for known suffixes), sorted, XMP sidecars and hidden files left out."""
-    found: list[Path] = []
+    return list(iter_photos(roots))
+
+
+def iter_photos(roots: Iterable[Path | str]) -> Iterator[Path]:
+    """:func:`find_photos` as it walks: each root's photos in sorted path order, yielded as
+    they are found, so a caller can show the first ones of a large tree at once. Symbolic links
+    to folders are not followed (no loops); a folder that cannot be listed is skipped."""
     for root in map(Path, roots):
         if root.is_dir():
-            found.extend(
-                p
-                for p in sorted(root.rglob("*"))
-                if p.is_file() and is_photo_path(p) and not p.name.startswith(".")
-            )
+            yield from _walk_sorted(root)
         else:
-            found.append(root)
-    return found
+            yield root
+
+
+def _walk_sorted(folder: Path) -> Iterator[Path]:
+    try:
+        with os.scandir(folder) as scan:
+            entries = [(e.name, e.is_dir(follow_symlinks=False), e.is_file()) for e in scan]
+    except OSError:
+        return
+    # Paths sort by their parts (case-folded on Windows): depth-first by sorted names is exactly
+    # sorted() of the full paths.
+    for name, is_dir, is_file in sorted(entries, key=lambda e: Path(e[0])):
+        path = folder / name
+        if is_dir:
+            yield from _walk_sorted(path)
+        elif is_file and not name.startswith(".") and is_photo_path(path):
+            yield path

@@ -97,6 +97,16 @@ class AnsweringPrompts:
         self.asked.append(("info", title, text))
 
 
+def add_photos(qtbot, window, paths, timeout=20_000) -> None:
+    """``window.add_paths(paths)``, then wait until the background walk has delivered them."""
+    window.add_paths(paths)
+    wait_added(qtbot, window, timeout)
+
+
+def wait_added(qtbot, window, timeout=20_000) -> None:
+    qtbot.waitUntil(lambda: window.finder.idle, timeout=timeout)
+
+
 def wait_loaded(qtbot, window, timeout=20_000) -> None:
     qtbot.waitUntil(window.loading_done, timeout=timeout)
 

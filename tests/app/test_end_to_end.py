@@ -3,7 +3,7 @@ embeddings in the test, and the real map page: photos in, predictions out, the p
 holding the pins."""
 
 import pytest
-from app_helpers import map_state, wait_loaded, wait_model
+from app_helpers import add_photos, map_state, wait_loaded, wait_model
 
 pytestmark = [pytest.mark.display, pytest.mark.slow]
 pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
@@ -56,7 +56,7 @@ def test_photos_to_pins_with_the_real_encoder(
         tile_url="",
     )
     window = make_window(settings, embedder_factory=None)  # the app's own encoder loading
-    window.add_paths(gps_photos[:4])
+    add_photos(qtbot, window, gps_photos[:4])
     wait_model(qtbot, window, timeout=120_000)
     assert "degree 8" in window.model_label.text()
     window.predict_all()

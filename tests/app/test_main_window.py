@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from app_helpers import (
     LoopWatch,
+    add_photos,
     make_broken,
     make_photos,
     map_state,
     settle_heap,
+    wait_added,
     wait_loaded,
     wait_model,
 )
@@ -61,9 +63,16 @@ def test_drop_files_and_folders_adds_each_photo_once(qtbot, make_window, samples
     canon = samples / "Canon_40D.jpg"
     readme = samples / "invalid" / "README"
     assert drop(window, [samples / "gps", readme, *broken.values()])
+    wait_added(qtbot, window)
     assert len(window.session) == 9 + 1 + 3
+    assert window.notices[-1] == "added 13 photos"
     assert drop(window.map, [samples / "gps", canon, canon])  # on the map: only canon is new
+    wait_added(qtbot, window)
     assert len(window.session) == 9 + 1 + 3 + 1
+    assert window.notices[-1] == "added 1 photo"
+    assert drop(window, [samples / "gps"])
+    wait_added(qtbot, window)
+    assert window.notices[-1] == "no new photos: they are all in the list already"
     truncated = window.session.photo(str(broken["truncated"].resolve()))
     window.photo_list.select_keys([truncated.key])  # scrolls to it: its thumbnail is made
     wait_loaded(qtbot, window)
@@ -106,7 +115,7 @@ def test_prediction_fills_the_list_the_details_and_the_map(
     window = make_window(fast_settings)
     wait_model(qtbot, window)
     assert not window.model_panel.isVisible()
-    window.add_paths(gps_photos)
+    add_photos(qtbot, window, gps_photos)
     wait_loaded(qtbot, window)
     predict_and_wait(qtbot, window, window.session.keys())
     assert all(p.state is PhotoState.PREDICTED for p in window.session.photos)
@@ -138,7 +147,7 @@ def test_prediction_fills_the_list_the_details_and_the_map(
 
 def test_cancel_from_the_window(qtbot, make_window, fast_settings, tmp_path):
     window = make_window(fast_settings)
-    window.add_paths(make_photos(tmp_path / "many", 150))
+    add_photos(qtbot, window, make_photos(tmp_path / "many", 150))
     wait_model(qtbot, window)
     window.predict_all()
     assert window.progress.isVisible()
@@ -156,7 +165,7 @@ def test_event_loop_answers_within_100_ms_while_predicting_200_photos(
     qtbot, make_window, fast_settings, tmp_path
 ):
     window = make_window(fast_settings)
-    window.add_paths(make_photos(tmp_path / "many", 200, size=(320, 240)))
+    add_photos(qtbot, window, make_photos(tmp_path / "many", 200, size=(320, 240)))
     wait_model(qtbot, window)
     wait_loaded(qtbot, window)
     settle_heap()
@@ -174,27 +183,33 @@ def test_event_loop_answers_within_100_ms_while_predicting_200_photos(
 
 def test_export_csv_from_the_window(qtbot, make_window, fast_settings, gps_photos, tmp_path):
     window = make_window(fast_settings)
-    window.add_paths(gps_photos[:3] + make_photos(tmp_path / "plain", 1))
+    plain = make_photos(tmp_path / "plain", 2)
+    add_photos(qtbot, window, gps_photos[:3] + plain)
     wait_model(qtbot, window)
+    wait_loaded(qtbot, window)
     predict_and_wait(qtbot, window, window.session.keys()[:3])
+    typed = window.session.keys()[4]  # not predicted; its location is typed in
+    window.session.confirm(typed, -33.8568, 151.2153)
     window.prompts.save_answer = str(tmp_path / "out.csv")
     window.export_all()
     qtbot.waitUntil(lambda: not window.tasks.busy, timeout=10_000)
     rows = list(csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8")))
-    assert [r["file"] for r in rows] == [str(p) for p in gps_photos[:3]]
-    for row, photo in zip(rows, window.session.photos, strict=False):
+    assert [r["file"] for r in rows] == [str(p) for p in gps_photos[:3]] + [str(plain[1])]
+    for row, photo in zip(rows[:3], window.session.photos[:3], strict=True):
+        assert row["location_source"] == "exif" and float(row["lat"]) == photo.exif[0]
         assert float(row["best_lat"]) == pytest.approx(photo.prediction.best[0])
         assert float(row["centre_lon"]) == pytest.approx(photo.prediction.centre[1])
         assert float(row["exif_lat"]) == pytest.approx(photo.exif[0])
         assert float(row["error_km"]) >= 0
-    assert "left out 1 photo without a prediction" in window.notices[-1]
+    assert rows[-1]["location_source"] == "confirmed" and float(rows[-1]["lon"]) == 151.2153
+    assert "left out 1 photo without a location" in window.notices[-1]
 
 
 def test_write_from_the_window_and_undo_restores_the_bytes(qtbot, make_window, gps_photos):
     window = make_window()
     paths = gps_photos[:3]
     before = {p: p.read_bytes() for p in paths}
-    window.add_paths(paths)
+    add_photos(qtbot, window, paths)
     wait_loaded(qtbot, window)
     keys = window.session.keys()
     window.photo_list.select_keys(keys)
@@ -221,7 +236,7 @@ def test_write_from_the_window_and_undo_restores_the_bytes(qtbot, make_window, g
 
 def test_write_needs_a_confirmed_location_and_a_yes(qtbot, make_window, gps_photos):
     window = make_window()
-    window.add_paths(gps_photos[:1])
+    add_photos(qtbot, window, gps_photos[:1])
     key = window.session.keys()[0]
     window.photo_list.select_keys([key])
     qtbot.waitUntil(lambda: window._selected == [key], timeout=5_000)
@@ -235,7 +250,7 @@ def test_write_needs_a_confirmed_location_and_a_yes(qtbot, make_window, gps_phot
 
 def test_map_signals_select_and_correct(qtbot, make_window, gps_photos):
     window = make_window()
-    window.add_paths(gps_photos[:3])
+    add_photos(qtbot, window, gps_photos[:3])
     wait_loaded(qtbot, window)
     a, b, c = window.session.keys()
     window.map.pinClicked.emit(b)
@@ -257,7 +272,7 @@ def test_without_a_model_the_panel_explains_and_import_loads_one(
     qtbot, make_window, gps_photos, tiny_checkpoint
 ):
     window = make_window()
-    window.add_paths(gps_photos[:2])
+    add_photos(qtbot, window, gps_photos[:2])
     panel = window.model_panel
     assert panel.isVisible() and window.model_state == "missing"
     assert "Import a checkpoint" in panel.text.text() and "Train one" in panel.text.text()
@@ -310,7 +325,9 @@ def test_download_failure_is_reported(qtbot, make_window, server):
 
 def test_filter_and_sort_the_list(qtbot, make_window, samples):
     window = make_window()
-    window.add_paths([samples / "gps", samples / "Canon_40D.jpg", samples / "invalid" / "README"])
+    add_photos(
+        qtbot, window, [samples / "gps", samples / "Canon_40D.jpg", samples / "invalid" / "README"]
+    )
     wait_loaded(qtbot, window)
     view = window.photo_list
     names = lambda: [  # noqa: E731
@@ -338,9 +355,11 @@ def test_a_thousand_photos_load_with_thumbnails_only_for_rows_shown(qtbot, make_
     settle_heap()
     start = time.perf_counter()
     assert drop(window, [folder])
-    added = time.perf_counter() - start
+    assert len(window.session) == 0  # the folder is walked in the background
     watch = LoopWatch()  # from the drop's return: rows laid out, EXIF and thumbnails loaded
     watch.start()
+    wait_added(qtbot, window)
+    added = time.perf_counter() - start
     wait_loaded(qtbot, window, timeout=120_000)
     loaded = time.perf_counter() - start
     window.photo_list.table.scrollToBottom()
@@ -357,3 +376,27 @@ def test_a_thousand_photos_load_with_thumbnails_only_for_rows_shown(qtbot, make_
     # the loop's answer time is asserted while predicting (the test above); here it is shown:
     # right after a drop it also holds the map page's and the list's first layout of the rows
     assert added < 2.0
+
+
+def test_a_large_folder_arrives_in_chunks_in_order(qtbot, make_window, tmp_path):
+    from app.loaders import FIND_CHUNK
+
+    folder = tmp_path / "large"
+    for i in range(2 * FIND_CHUNK + 10):  # empty files: found, then reported as not images
+        sub = folder / f"day{i // 100:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"IMG_{i:04d}.jpg").touch()
+    window = make_window()
+    chunks = []
+    window.finder.found.connect(lambda _request, found: chunks.append(len(found)))
+    request = window.add_paths([folder])
+    assert request > 0 and len(window.session) == 0 and not window.finder.idle
+    wait_added(qtbot, window)
+    assert len(chunks) >= 3 and sum(chunks) == 2 * FIND_CHUNK + 10
+    assert [p.path for p in window.session.photos] == sorted(folder.rglob("*.jpg"))
+    assert window.notices[-1] == f"added {2 * FIND_CHUNK + 10} photos"
+    assert window.add_paths([]) == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    add_photos(qtbot, window, [empty])
+    assert window.notices[-1] == "no photos found there"

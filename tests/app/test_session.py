@@ -145,33 +145,45 @@ def test_export_csv_geojson_gpx(photos, tmp_path):
     import locdiff_core.geo  # noqa: F401  (distance_km uses it once the model side is loaded)
 
     session = Session()
-    a, b, c, _ = session.add([photos])
+    a, b, c, d = session.add([photos])
     session.set_exif(a.key, (43.46744, 11.88512))
     session.set_prediction(a.key, prediction())
     session.set_prediction(b.key, prediction(best=(-33.8568, 151.2153)))
-    session.set_places([(43.47, 11.88, "Arezzo, Tuscany, Italy")])
+    session.confirm(d.key, 48.8584, 2.2945)  # never predicted: the user typed it
+    session.set_places([(43.46744, 11.88512, "Arezzo, Tuscany, Italy")])
     out = tmp_path / "out.csv"
-    summary = export(session, [a.key, b.key, c.key], out, "csv")
-    assert summary.written == 2 and summary.skipped == ("c.png",)
+    summary = export(session, [a.key, b.key, c.key, d.key], out, "csv")
+    assert summary.written == 3 and summary.skipped == ("c.png",)
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert [r["file"] for r in rows] == [str(a.path), str(b.path)]
+    assert [r["file"] for r in rows] == [str(a.path), str(b.path), str(d.path)]
+    sources = [(r["location_source"], float(r["lat"]), float(r["lon"])) for r in rows]
+    assert sources == [
+        ("exif", 43.46744, 11.88512),  # the file's own position outranks the guess
+        ("predicted", -33.8568, 151.2153),
+        ("confirmed", 48.8584, 2.2945),
+    ]
     assert float(rows[0]["best_lat"]) == 43.47 and float(rows[1]["best_lon"]) == 151.2153
     assert float(rows[0]["radius_50pct_km"]) == 12.5 and float(rows[0]["radius_90pct_km"]) == 8000
     assert float(rows[0]["candidate2_lat"]) == -33.45 and float(rows[0]["candidate1_score"]) == 0.75
     assert float(rows[0]["exif_lat"]) == 43.46744 and rows[1]["exif_lat"] == ""
+    assert float(rows[2]["confirmed_lon"]) == 2.2945 and rows[2]["best_lat"] == ""
     expected_km = distance_km((43.47, 11.88), (43.46744, 11.88512))
     assert float(rows[0]["error_km"]) == pytest.approx(expected_km)
-    assert rows[0]["place"] == "Arezzo, Tuscany, Italy"
+    assert rows[0]["place"] == "Arezzo, Tuscany, Italy"  # the name of the exported location
     geo = tmp_path / "out.geojson"
-    export(session, [a.key], geo, "geojson")
-    feature = json.loads(geo.read_text())["features"][0]
-    assert feature["geometry"]["coordinates"] == [11.88, 43.47]
+    export(session, [a.key, d.key], geo, "geojson")
+    first, second = json.loads(geo.read_text())["features"]
+    assert first["geometry"]["coordinates"] == [11.88512, 43.46744]
+    assert first["properties"]["best"] == [11.88, 43.47]
+    assert second["geometry"]["coordinates"] == [2.2945, 48.8584]
+    assert second["properties"]["location_source"] == "confirmed"
     export(session, [b.key], tmp_path / "out.gpx", "gpx")
     assert 'lat="-33.85680000"' in (tmp_path / "out.gpx").read_text()
     with pytest.raises(ValueError, match="predict them first"):
         export(session, [c.key], tmp_path / "none.csv", "csv")
     with pytest.raises(ValueError, match="unknown export format"):
         export(session, [a.key], tmp_path / "x.kml", "kml")
+    assert not (tmp_path / "none.csv").exists() and not (tmp_path / "x.kml").exists()
 
 
 def test_distance_is_great_circle():

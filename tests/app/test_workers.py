@@ -2,6 +2,9 @@
 with a real tiny checkpoint and the pixel-statistics stand-in for the encoder; and the
 background loaders (thumbnails, EXIF)."""
 
+import sys
+import threading
+
 import numpy as np
 import pytest
 from app_helpers import make_broken, make_photos, pixel_embedder_factory
@@ -136,3 +139,46 @@ def test_thumbnails_and_exif_in_the_background(qtbot, samples, tmp_path):
     by_key = {r.key: r for r in results}
     assert by_key["gps"].position == pytest.approx((43.4674, 11.8851), abs=1e-3)
     assert by_key["readme"].unusable and "not a JPEG" in by_key["readme"].error
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_background_threads_run_below_the_window(qtbot, controller):
+    from PySide6.QtCore import QThreadPool
+
+    from app.background import NICE_STEP, thread_nice
+    from app.loaders import Task
+
+    window_nice = thread_nice(threading.get_native_id())
+    c, _ = controller()
+    qtbot.waitUntil(lambda: c.worker.native_id is not None, timeout=60_000)
+    expected = min(19, window_nice + NICE_STEP)
+    assert thread_nice(c.worker.native_id) == expected
+    pool = QThreadPool()
+    task = Task(lambda _progress, _cancelled: threading.get_native_id(), pool).start()
+    with qtbot.waitSignal(task.done, timeout=10_000) as done:
+        pass
+    assert thread_nice(done.args[0]) == expected
+    assert thread_nice(threading.get_native_id()) == window_nice  # the window's is unchanged
+    pool.waitForDone()
+
+
+def test_loading_the_model_warms_the_prediction_path_up(
+    qtbot, controller, fast_settings, monkeypatch
+):
+    """The first prediction's one-off work (loading the compiled SHDD kernel, torch's first
+    calls) happens while the status still says "loading", not in the user's first batch."""
+    from locdiff_core.shdd import fused
+
+    calls = []
+    real = fused.encode_fused
+
+    def counting(*args, **kwargs):
+        calls.append(threading.get_native_id())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fused, "encode_fused", counting)
+    c, rec = controller()
+    c.load_model(fast_settings)
+    qtbot.waitUntil(lambda: bool(rec.status) and rec.status[-1][0] != "loading", timeout=60_000)
+    assert rec.status[-1][0] == "ready"
+    assert calls and set(calls) == {c.worker.native_id}  # the density path ran, in the worker

@@ -9,7 +9,7 @@ import pytest
 from locdiff_core.photo.export import (
     GPX_NS,
     Candidate,
-    PredictionRecord,
+    PhotoRecord,
     geojson_dict,
     gpx_text,
     safe_cell,
@@ -21,7 +21,7 @@ from locdiff_core.photo.export import (
 
 def records():
     return [
-        PredictionRecord(
+        PhotoRecord(
             Path("=HYPERLINK(evil).jpg"),
             43.4674,
             11.8851,
@@ -33,23 +33,58 @@ def records():
             exif_lon=11.8852,
             place="Arezzo, Tuscany, Italy",
         ),
-        PredictionRecord(Path("São Paulo ☀.jpg"), -23.55, -46.63, -23.6, -46.6, place="+1 @x"),
+        PhotoRecord(Path("São Paulo ☀.jpg"), -23.55, -46.63, -23.6, -46.6, place="+1 @x"),
+        PhotoRecord(  # not predicted: the user set it, overriding the file's own GPS
+            Path("typed.jpg"),
+            exif_lat=10.0,
+            exif_lon=20.0,
+            confirmed_lat=-33.8568,
+            confirmed_lon=151.2153,
+        ),
     ]
+
+
+def test_the_location_is_confirmed_else_exif_else_predicted():
+    first, second, third = records()
+    assert first.location == (43.4675, 11.8852, "exif")
+    assert second.location == (-23.55, -46.63, "predicted")
+    assert third.location == (-33.8568, 151.2153, "confirmed")
+    assert third.error_km is None and not third.predicted  # no guess to score
+    with pytest.raises(ValueError, match=r"nothing\.jpg: nothing to export"):
+        PhotoRecord(Path("nothing.jpg"), centre_lat=1.0, centre_lon=2.0)
 
 
 def test_csv_has_a_header_numbers_and_no_formulas(tmp_path):
     path = tmp_path / "out.csv"
     write_csv(records(), path)
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
-    header, first, second = rows
-    assert header[:5] == ["file", "best_lat", "best_lon", "centre_lat", "centre_lon"]
+    header, first, second, third = rows
+    assert header[:8] == [
+        "file",
+        "lat",
+        "lon",
+        "location_source",
+        "best_lat",
+        "best_lon",
+        "centre_lat",
+        "centre_lon",
+    ]
     assert "radius_50pct_km" in header and "candidate2_score" in header and "error_km" in header
     assert first[0] == "'=HYPERLINK(evil).jpg"
+    assert first[1:4] == ["43.4675", "11.8852", "exif"]
     assert second[0] == "São Paulo ☀.jpg" and second[-1] == "'+1 @x"
-    assert second[1] == "-23.55"  # numbers stay numbers, even negative ones
+    assert second[1:5] == ["-23.55", "-46.63", "predicted", "-23.55"]  # numbers stay numbers
     error_km = float(first[header.index("error_km")])
     assert 0.005 < error_km < 0.02  # 1e-4 degrees at 43 N
     assert second[header.index("candidate1_lat")] == ""  # fewer candidates: blank cells
+    by_name = dict(zip(header, third, strict=True))
+    assert (by_name["lat"], by_name["lon"], by_name["location_source"]) == (
+        "-33.8568",
+        "151.2153",
+        "confirmed",
+    )
+    assert by_name["confirmed_lat"] == "-33.8568" and by_name["exif_lon"] == "20.0"
+    assert by_name["best_lat"] == by_name["centre_lon"] == by_name["error_km"] == ""
 
 
 @pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
@@ -62,11 +97,15 @@ def test_geojson_uses_lon_lat_order(tmp_path):
     write_geojson(records(), path)
     doc = json.loads(path.read_text(encoding="utf-8"))
     assert doc == geojson_dict(records())
-    assert doc["type"] == "FeatureCollection" and len(doc["features"]) == 2
-    feature = doc["features"][0]
-    assert feature["geometry"] == {"type": "Point", "coordinates": [11.8851, 43.4674]}
-    assert feature["properties"]["exif"] == [11.8852, 43.4675]
-    assert doc["features"][1]["properties"]["error_km"] is None
+    assert doc["type"] == "FeatureCollection" and len(doc["features"]) == 3
+    first, second, third = (f["properties"] for f in doc["features"])
+    assert doc["features"][0]["geometry"] == {"type": "Point", "coordinates": [11.8852, 43.4675]}
+    assert first["location_source"] == "exif" and first["best"] == [11.8851, 43.4674]
+    assert first["exif"] == [11.8852, 43.4675] and first["confirmed"] is None
+    assert second["error_km"] is None and second["location_source"] == "predicted"
+    assert doc["features"][2]["geometry"]["coordinates"] == [151.2153, -33.8568]
+    assert third["best"] is None and third["centre"] is None and third["candidates"] == []
+    assert third["confirmed"] == [151.2153, -33.8568] and third["exif"] == [20.0, 10.0]
 
 
 def test_gpx_waypoints(tmp_path):
@@ -74,8 +113,11 @@ def test_gpx_waypoints(tmp_path):
     write_gpx(records(), path)
     root = ET.parse(path).getroot()
     wpts = root.findall(f"{{{GPX_NS}}}wpt")
-    assert root.get("version") == "1.1" and len(wpts) == 2
+    assert root.get("version") == "1.1" and len(wpts) == 3
     assert float(wpts[1].get("lat")) == pytest.approx(-23.55)
+    assert float(wpts[2].get("lon")) == pytest.approx(151.2153)
     assert wpts[1].find(f"{{{GPX_NS}}}name").text == "São Paulo ☀.jpg"
     assert "Arezzo" in wpts[0].find(f"{{{GPX_NS}}}desc").text
+    types = [w.find(f"{{{GPX_NS}}}type").text for w in wpts]
+    assert types == ["exif", "predicted", "confirmed"]
     assert gpx_text([]).startswith("<?xml")

@@ -7,6 +7,8 @@ from locdiff_core.photo.reading import (
     ReadConfig,
     find_photos,
     heif_available,
+    is_photo_path,
+    iter_photos,
     open_image,
     thumbnail,
     thumbnails,
@@ -108,3 +110,49 @@ def test_to_rgb_handles_every_mode():
 def test_config_validates():
     with pytest.raises(ValueError, match="max_pixels"):
         ReadConfig(max_pixels=0)
+
+
+def test_iter_photos_walks_in_sorted_path_order_as_it_finds(tmp_path, samples):
+    tree = tmp_path / "tree"
+    names = [
+        "b.jpg",
+        "b/c.jpg",
+        "b/z/deep.JPG",
+        "b_x.jpg",
+        "b-x.jpg",
+        "B.png",
+        "a.heic",
+        "notes.txt",
+        "a.jpg.xmp",
+        ".hidden.jpg",
+        ".cache/seen.jpg",
+        "é/ü.jpeg",
+        "b0/c.jpg",
+    ]
+    for name in names:
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_bytes(b"x")
+    (tree / "b" / "loop").symlink_to(tree, target_is_directory=True)  # not followed
+    single = tmp_path / "single.dat"  # a file given by name is kept whatever its suffix
+    single.write_bytes(b"x")
+    expected = sorted(
+        p
+        for p in tree.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and is_photo_path(p) and "loop" not in p.parts
+    )
+    assert [p.relative_to(tree).as_posix() for p in expected] == [
+        ".cache/seen.jpg",
+        "B.png",
+        "a.heic",
+        "b/c.jpg",  # paths sort by parts: the folder "b" before "b-x.jpg"
+        "b/z/deep.JPG",
+        "b-x.jpg",
+        "b.jpg",
+        "b0/c.jpg",
+        "b_x.jpg",
+        "é/ü.jpeg",
+    ]
+    walk = iter_photos([single, tree])
+    assert next(walk) == single  # yielded before the tree is walked
+    assert list(walk) == expected
+    assert find_photos([single, tree, samples]) == [single, *expected, *find_photos([samples])]
