@@ -54,6 +54,19 @@ class _Job(QRunnable):
         self._fn()
 
 
+class _Loader(QObject):
+    """A loader the window can stop: once stopped (the window is closing, its pools drained),
+    a request that still arrives, from a queued signal or a timer, starts nothing, so no job
+    outlives the objects it reports to."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
 def pil_to_qimage(img) -> QImage:
     """An RGB PIL image as a QImage that owns its pixels (safe to build off the GUI thread)."""
     rgb = img.convert("RGB")
@@ -61,7 +74,7 @@ def pil_to_qimage(img) -> QImage:
     return QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
 
 
-class ThumbnailLoader(QObject):
+class ThumbnailLoader(_Loader):
     """Thumbnails of ``size`` pixels, newest request first; each key is loaded once at a time."""
 
     loaded = Signal(str, QImage)  # key, thumbnail
@@ -81,6 +94,8 @@ class ThumbnailLoader(QObject):
     def request(self, items: Sequence[tuple[str, str]]) -> None:
         """Load the thumbnails of ``items`` ((key, path) pairs) not already loading, a few per
         job: starting a job costs the window a GIL hand-over, so one per photo would not do."""
+        if self.stopped:
+            return
         todo = [(k, p) for k, p in items if k not in self._pending]
         self._pending.update(k for k, _ in todo)
         for start in range(0, len(todo), THUMB_BATCH):
@@ -130,7 +145,7 @@ def read_exif(key: str, path: str) -> ExifResult:
     return ExifResult(key, None if fix is None else (fix.lat, fix.lon))
 
 
-class ExifReader(QObject):
+class ExifReader(_Loader):
     """Reads GPS positions on one background thread, a chunk at a time: the next chunk is read
     once the window has taken the last one, so a large folder never floods the event loop."""
 
@@ -153,7 +168,7 @@ class ExifReader(QObject):
         self._next()
 
     def _next(self) -> None:
-        if self._reading or not self._queue:
+        if self._reading or not self._queue or self.stopped:
             return
         chunk = self._queue.popleft()
         self._reading = True
@@ -169,7 +184,7 @@ class ExifReader(QObject):
         return not self._reading and not self._queue
 
 
-class PhotoFinder(QObject):
+class PhotoFinder(_Loader):
     """Finds the photos among dropped or opened paths (folders walked recursively, as
     :func:`locdiff_core.photo.reading.iter_photos`) on one background thread, and hands them
     to the window in chunks as the walk goes: a large tree, or one on a slow network drive,
@@ -187,21 +202,18 @@ class PhotoFinder(QObject):
         self.pool.setMaxThreadCount(1)
         self._next_request = 0
         self._active: set[int] = set()  # the window's thread only
-        self._stop = False
         self._done.connect(self._finish)
 
     def request(self, paths: Iterable[Path | str]) -> int:
-        """Find the photos among ``paths``; returns the request's number."""
+        """Find the photos among ``paths``; returns the request's number (0 once stopped)."""
+        if self.stopped:
+            return 0
         self._next_request += 1
         request = self._next_request
         self._active.add(request)
         roots = [Path(p) for p in paths]
         self.pool.start(_Job(lambda: self._walk(request, roots)))
         return request
-
-    def stop(self) -> None:
-        """End every walk at its next photo (for shutting down)."""
-        self._stop = True
 
     @property
     def idle(self) -> bool:
@@ -212,7 +224,7 @@ class PhotoFinder(QObject):
         chunk: list[tuple[Path, str]] = []
         count, sent = 0, time.monotonic()
         for path in iter_photos(roots):
-            if self._stop:
+            if self.stopped:  # the window is closing: end the walk at once
                 break
             absolute = path.absolute()
             try:
@@ -233,7 +245,7 @@ class PhotoFinder(QObject):
         self.finished.emit(request, count)
 
 
-class PlaceNamer(QObject):
+class PlaceNamer(_Loader):
     """Offline place names (GeoNames via :mod:`locdiff_core.photo.geocode`), in the background."""
 
     found = Signal(list)  # list[(lat, lon, label)]
@@ -256,7 +268,7 @@ class PlaceNamer(QObject):
 
     def request(self, points: Iterable[LatLon], quiet: bool = False) -> None:
         points = list(points)
-        if points:
+        if points and not self.stopped:
             self._pending += 1
             emit = self._warmed if quiet else self._named
             self.pool.start(_Job(lambda: emit.emit(name_places(points))))

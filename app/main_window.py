@@ -182,10 +182,13 @@ class MainWindow(QMainWindow):
         if not paths:
             return 0
         request = self.finder.request(paths)
-        self._added[request] = 0
+        if request:
+            self._added[request] = 0
         return request
 
     def _found(self, request: int, found: list) -> None:
+        if self.finder.stopped:  # delivered after shutdown: the window is closing
+            return
         new = self.session.add_found(found)
         self.exif_reader.request([(p.key, str(p.path)) for p in new])
         self._added[request] = self._added.get(request, 0) + len(new)
@@ -508,7 +511,9 @@ class MainWindow(QMainWindow):
             self.session.listeners.remove(self)
         self.predictor.shutdown()
         self.trainer_tab.shutdown()
-        self.finder.stop()
+        loaders = [self.finder, self.thumbnails, self.exif_reader, self.places, self.details.loader]
+        for loader in loaders:
+            loader.stop()
         pools = [self.finder.pool, self.thumbnails.pool, self.exif_reader.pool, self.places.pool]
         for pool in [*pools, self.details.loader.pool, QThreadPool.globalInstance()]:
             pool.clear()

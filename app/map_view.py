@@ -5,7 +5,8 @@ Everything the page loads is local: Leaflet from the installed ``XStatic-Leaflet
 (``app.basemap``) is always drawn under the online tiles, whose failures leave it showing, so the
 map works with no network. Python pushes pins and overlays with ``runJavaScript`` (one batched
 call per update: 1,000 pins are one call); the page answers through a ``QWebChannel`` bridge.
-A request filter lets the page fetch only its own files and the tile server's host.
+A request filter lets the page fetch only its own files and the tile server's host; the tiles
+it has shown are kept in a disk cache (:func:`map_profile`).
 
 Calls made before the page is ready are kept and replayed once it is: the latest call of each
 kind (photos, selection, candidates, ...) in the order made, then one-off calls (``fit_to``,
@@ -16,6 +17,7 @@ Demo: ``python -m app.map_view`` opens the map with a few sample pins.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -26,7 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
-from PySide6.QtCore import QObject, QPoint, QUrl, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QLockFile, QObject, QPoint, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWebChannel import QWebChannel
 from PySide6.QtWebEngineCore import (
@@ -48,6 +50,7 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 USER_AGENT = "LocDiffStudio/0.1 (desktop photo geolocation; QtWebEngine)"
+TILE_CACHE_MB = 256
 _LOCAL_SCHEMES = ("qrc", "data", "blob")
 # Runs a script with the global eval and returns [ok, value or message] as JSON text.
 _EVALUATE_JS = """(function () {
@@ -177,6 +180,48 @@ class _Bridge(QObject):
         self.tiles.emit(state)
 
 
+_profile: QWebEngineProfile | None = None
+_profile_lock: QLockFile | None = None
+
+
+def map_profile() -> QWebEngineProfile:
+    """The profile of every map page in this process: online tiles are kept in an HTTP disk
+    cache (``settings.cache_dir() / "map"``, at most :data:`TILE_CACHE_MB`), so the places seen
+    before load at once, also offline, and a tile server is asked again only as its cache
+    headers say (what OpenStreetMap's tile policy asks of clients). No cookies are kept.
+
+    Made once, on first use, and owned by the application, so it outlives every page. A second
+    instance of the app, finding the cache folder locked, caches in memory only."""
+    global _profile, _profile_lock
+    if _profile is not None:
+        return _profile
+    from app.settings import cache_dir
+
+    owner = QCoreApplication.instance()
+    folder = cache_dir() / "map"
+    lock = None
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = QLockFile(str(folder / "in-use.lock"))
+        lock.setStaleLockTime(0)  # held for the life of the process: never stale by age
+        if not lock.tryLock(0):
+            log.info("map tile cache %s is in use by another LocDiff Studio: memory only", folder)
+            lock = None
+    if lock is None:
+        profile = QWebEngineProfile(owner)  # off the record: tiles cached in memory only
+    else:
+        profile = QWebEngineProfile("locdiff-map", owner)
+        profile.setPersistentStoragePath(str(folder / "storage"))
+        profile.setCachePath(str(folder / "cache"))
+        profile.setHttpCacheType(QWebEngineProfile.HttpCacheType.DiskHttpCache)
+        profile.setHttpCacheMaximumSize(TILE_CACHE_MB * 1024 * 1024)
+        policy = QWebEngineProfile.PersistentCookiesPolicy.NoPersistentCookies
+        profile.setPersistentCookiesPolicy(policy)
+    profile.setHttpUserAgent(USER_AGENT)
+    _profile, _profile_lock = profile, lock
+    return profile
+
+
 def _js_call(function: str, *args) -> str:
     return f"locdiff.{function}({', '.join(json.dumps(a, separators=(',', ':')) for a in args)});"
 
@@ -205,14 +250,10 @@ class MapView(QWidget):
 
         self.view = QWebEngineView(self)
         self.view.setAcceptDrops(False)  # dropped photos go to the window, not to the page
-        self._profile = QWebEngineProfile()  # off the record: tiles cached in memory only
-        self._profile.setHttpUserAgent(USER_AGENT)
-        self._filter = _RequestFilter(self._profile)
+        self._page = _Page(map_profile(), self.view)
+        self._filter = _RequestFilter(self._page)
         self._filter.set_tile_url(self._tile_url)
-        self._profile.setUrlRequestInterceptor(self._filter)
-        self._page = _Page(self._profile, self.view)
-        # A profile must outlive its pages: as the page's child it is deleted right after it.
-        self._profile.setParent(self._page)
+        self._page.setUrlRequestInterceptor(self._filter)
         self._configure(self._page.settings())
         self.view.setPage(self._page)
 

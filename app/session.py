@@ -199,12 +199,14 @@ class Session:
         self, key: str, exif: LatLon | None, *, error: str | None = None, unusable: bool = False
     ) -> None:
         """The result of reading a photo's GPS. ``unusable``: the error means the file itself
-        cannot be used (not an image, missing, unreadable); otherwise it is a note on its GPS."""
+        cannot be used (not an image, missing, unreadable); otherwise it is a note on its GPS.
+        A load error already found (by the thumbnail, which may finish first) is kept."""
         photo = self.photo(key)
         if photo is None:
             return
         photo.exif, photo.exif_read = exif, True
-        photo.load_error = error if unusable else None
+        if unusable and photo.load_error is None:
+            photo.load_error = error
         photo.gps_note = None if unusable else error
         self._changed(key)
 

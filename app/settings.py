@@ -26,6 +26,7 @@ FILE_NAME = "settings.json"
 FORMAT_VERSION = 1
 CONFIG_ENV = "LOCDIFF_CONFIG_DIR"
 DATA_ENV = "LOCDIFF_DATA_DIR"
+CACHE_ENV = "LOCDIFF_CACHE_DIR"
 
 DEVICES = ("auto", "cpu", "cuda")
 SAMPLERS = ("ddim", "ddpm")  # locdiff_core.diffusion.SamplerKind values
@@ -43,6 +44,13 @@ def data_dir() -> Path:
     """Where downloaded models and the app's write journal live (``LOCDIFF_DATA_DIR`` overrides)."""
     override = os.environ.get(DATA_ENV)
     return Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def cache_dir() -> Path:
+    """Where the map keeps the tiles it has shown (``LOCDIFF_CACHE_DIR`` overrides): anything
+    here may be deleted at any time."""
+    override = os.environ.get(CACHE_ENV)
+    return Path(override) if override else Path(platformdirs.user_cache_dir(APP_NAME))
 
 
 def _choice(name: str, value, choices: tuple[str, ...]) -> None:

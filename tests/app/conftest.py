@@ -26,6 +26,7 @@ def private_folders(tmp_path, monkeypatch):
     monkeypatch.setenv("LOCDIFF_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("LOCDIFF_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LOCDIFF_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LOCDIFF_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture

@@ -352,6 +352,7 @@ def test_a_thousand_photos_load_with_thumbnails_only_for_rows_shown(qtbot, make_
     folder = tmp_path / "thousand"
     make_photos(folder, 1000, size=(64, 48))
     window = make_window()
+    qtbot.waitUntil(window.map.is_ready, timeout=30_000)  # measure the drop, not the page load
     settle_heap()
     start = time.perf_counter()
     assert drop(window, [folder])
@@ -376,6 +377,19 @@ def test_a_thousand_photos_load_with_thumbnails_only_for_rows_shown(qtbot, make_
     # the loop's answer time is asserted while predicting (the test above); here it is shown:
     # right after a drop it also holds the map page's and the list's first layout of the rows
     assert added < 2.0
+
+
+def test_photos_found_after_shutdown_start_nothing(qtbot, make_window, tmp_path):
+    """A walk's delivery can still be queued when the window closes: it must start no EXIF or
+    thumbnail job that would outlive the window's objects."""
+    window = make_window()
+    window.add_paths(make_photos(tmp_path / "late", 20))
+    window.finder.pool.waitForDone(10_000)  # the walk is done; its chunk waits in the queue
+    window.shutdown()
+    qtbot.wait(200)  # the queued delivery arrives now
+    assert len(window.session) == 0
+    assert window.exif_reader.idle and window.exif_reader.pool.activeThreadCount() == 0
+    assert window.add_paths([tmp_path / "late"]) == 0  # nothing new starts either
 
 
 def test_a_large_folder_arrives_in_chunks_in_order(qtbot, make_window, tmp_path):

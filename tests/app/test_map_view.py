@@ -3,10 +3,14 @@ port on 127.0.0.1). Needs QtWebEngine; skipped cleanly where it cannot start."""
 
 import io
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +24,8 @@ from PySide6.QtTest import QTest
 from app import density_colors
 from app.map_view import WEB_DIR, MapView, _RequestFilter, check_tile_url, leaflet_dir
 from app.pins import CandidatePin, PhotoPin, PinKind
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.display
 READY_TIMEOUT_MS = 30000
@@ -126,11 +132,14 @@ def test_request_filter_rules(qtbot):
 
 class _TileHandler(BaseHTTPRequestHandler):
     png = b""
+    requests: list[str]  # every path asked for, in order (a list per server)
 
     def do_GET(self):
+        self.requests.append(self.path)
         self.send_response(200)
         self.send_header("Content-Type", "image/png")
         self.send_header("Content-Length", str(len(self.png)))
+        self.send_header("Cache-Control", "public, max-age=86400")  # as OSM's servers do
         self.end_headers()
         self.wfile.write(self.png)
 
@@ -138,16 +147,26 @@ class _TileHandler(BaseHTTPRequestHandler):
         pass
 
 
+class TileServer(str):
+    """The tile URL template, with ``requests``: the paths the server was asked for."""
+
+    def __new__(cls, url: str, requests: list[str]):
+        self = super().__new__(cls, url)
+        self.requests = requests
+        return self
+
+
 @pytest.fixture
 def tile_server():
     """A tile server on the loopback address that answers every tile with solid magenta."""
     buffer = io.BytesIO()
     Image.new("RGB", (256, 256), (255, 0, 255)).save(buffer, format="PNG")
-    handler = type("Handler", (_TileHandler,), {"png": buffer.getvalue()})
+    handler = type("Handler", (_TileHandler,), {"png": buffer.getvalue(), "requests": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
+    url = f"http://127.0.0.1:{server.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
+    yield TileServer(url, handler.requests)
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
@@ -161,6 +180,78 @@ def test_online_tiles_cover_the_basemap_when_reachable(qtbot, make_view, tile_se
     qtbot.waitUntil(
         lambda: _near(_patch_median(view.grab().toImage(), pacific), (255, 0, 255)), timeout=10000
     )
+
+
+def test_online_a_single_photo_is_fitted_at_town_scale(qtbot, make_view, tile_server):
+    view = make_view(tile_url=tile_server)
+    qtbot.waitUntil(lambda: view.tiles_state() == "online", timeout=10000)
+    view.set_photos(PINS)
+    view.set_selection([PINS[1].key], fit=True)  # one photo: zoom 10, not the offline 5
+    qtbot.waitUntil(lambda: state(qtbot, view)["view"]["zoom"] == 10, timeout=10000)
+    s = state(qtbot, view)
+    assert (s["view"]["lat"], s["view"]["lon"]) == pytest.approx(
+        (PINS[1].lat, PINS[1].lon), abs=0.01
+    )
+    view.set_selection([PINS[0].key, PINS[2].key], fit=True)  # two far apart: both in view
+    qtbot.waitUntil(lambda: state(qtbot, view)["view"]["zoom"] < 10, timeout=10000)
+
+
+_SHOW_TILES = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from app.map_view import MapView
+
+app = QApplication(sys.argv[:1])
+view = MapView(tile_url=sys.argv[1])
+view.resize(800, 500)
+view.show()
+states = []
+view.tilesChanged.connect(states.append)
+
+def done():
+    view.close()
+    view.deleteLater()
+    QTimer.singleShot(500, app.quit)  # the page and its cache writes end before the profile
+
+view.tilesChanged.connect(lambda state: QTimer.singleShot(2000, done))
+QTimer.singleShot(60_000, app.quit)
+app.exec()
+print("states", states)
+"""
+
+
+def test_tiles_shown_once_come_from_the_disk_cache_in_the_next_session(tile_server, tmp_path):
+    env = {**os.environ, "LOCDIFF_CACHE_DIR": str(tmp_path / "cache")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+
+    def session() -> list[str]:
+        before = len(tile_server.requests)
+        done = subprocess.run(
+            [sys.executable, "-c", _SHOW_TILES, tile_server],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "online" in done.stdout, done.stdout + done.stderr[-2000:]
+        return tile_server.requests[before:]
+
+    first = session()
+    assert len(first) >= 4  # the world at the start zoom takes several tiles
+    assert any((tmp_path / "cache" / "map" / "cache").rglob("*"))
+    second = session()
+    assert second == []  # every tile from the disk: the server is not asked again
+    from PySide6.QtCore import QLockFile
+
+    other = QLockFile(str(tmp_path / "cache" / "map" / "in-use.lock"))  # another app instance
+    assert other.tryLock(0)
+    try:
+        third = session()  # still works, caching in memory only
+    finally:
+        other.unlock()
+    assert len(third) >= 4
 
 
 def test_evaluate_returns_plain_data_or_none(qtbot, make_view):

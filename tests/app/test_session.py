@@ -88,6 +88,20 @@ def test_unusable_file_and_gps_note(photos):
     assert session.write_plan([a.key]) == []  # an unusable file is never written
 
 
+def test_a_damaged_image_stays_an_error_whichever_reader_finishes_first(photos):
+    """A JPEG cut short has a readable EXIF header but no image: the thumbnail finds that, and
+    its EXIF may arrive before or after."""
+    session = Session()
+    first, last = session.add([photos / "a.jpg", photos / "b.JPG"])
+    session.set_exif(first.key, None)
+    session.set_load_error(first.key, "the image data is truncated")
+    session.set_load_error(last.key, "the image data is truncated")
+    session.set_exif(last.key, None)  # an EXIF read that found no GPS does not clear it
+    for photo in (first, last):
+        assert photo.state is PhotoState.ERROR and photo.exif_read
+        assert photo.status_text() == "error: the image data is truncated"
+
+
 def test_pins_one_per_located_photo_with_its_kind(photos):
     session = Session()
     a, b, c, _ = session.add([photos])

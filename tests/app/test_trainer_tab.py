@@ -5,6 +5,10 @@ Stop ends it with exit code 0 and a checkpoint, Resume continues it, Kill ends i
 from __future__ import annotations
 
 import os
+import shlex
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +140,45 @@ def test_train_stop_resume_kill(tab, tmp_path, qtbot):
     assert finished.args[1] != 0 and "[resume killed]" in _log(tab)
     for pid in pids:  # nothing of the job is left running
         qtbot.waitUntil(lambda pid=pid: not _alive(pid), timeout=10_000)
+
+
+@pytest.mark.slow
+def test_two_nodes_from_the_tab_and_the_copied_line(tab, tmp_path, qtbot):
+    """The tab launches node 0 of a two-node run; the second "machine" runs the node-1 line
+    that *Copy command* gives. Both join one rendezvous and the run ends with a checkpoint."""
+    from app.training_job import copy_commands
+
+    data = tmp_path / "train.npz"
+    save_embeddings(data, *SyntheticTask(dim_cond=16).sample(200, seed=1))
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spec = _spec(tmp_path, dataset=str(data), degree=4, epochs=2, batch_size=32,
+                 num_nodes=2, endpoint=f"127.0.0.1:{port}",
+                 extra_args=tuple(TINY.split()))  # fmt: skip
+    tab.set_spec(spec)
+    tab.buttons["Train"].click()
+    assert tab.is_running(), tab.problems.text()
+    lines = copy_commands(spec).splitlines()
+    node1 = shlex.split(lines[lines.index("# node 1 of 2") + 1])
+    assert node1[0] == "torchrun" and node1[node1.index("--node-rank") + 1] == "1"
+    other = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", *node1[1:]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with qtbot.waitSignal(tab.job_finished, timeout=TIMEOUT_MS) as finished:
+            pass
+        out, _ = other.communicate(timeout=60)
+    finally:
+        other.kill()
+    assert finished.args == ["train", 0], _log(tab)[-3000:]
+    assert other.returncode == 0, out[-3000:]
+    assert "2 process(es)" in _log(tab)  # one world of two processes, one per node
+    assert (tmp_path / "job" / "run" / "checkpoint.safetensors").is_file()
+    assert tab.curves.series["loss"][0]  # node 0's metrics reached the curves
 
 
 def _alive(pid: int) -> bool:
