@@ -110,9 +110,6 @@ class DensityView(QWidget):
         if self._grid is not None:
             self._show()
 
-    def log_scale(self) -> bool:
-        return self._log_scale
-
     def _show(self) -> None:
         grid = self._grid
         top = float(np.max(grid, where=np.isfinite(grid), initial=0.0))

@@ -45,10 +45,13 @@ def _buttons(dialog: QDialog) -> QDialogButtonBox:
     return box
 
 
-class _PathField(QWidget):
-    """A line edit with a Browse… button (a file, or a file or folder for checkpoints)."""
+class PathField(QWidget):
+    """A line edit with a Browse… button: a file matching ``name_filter``, or with no filter a
+    folder. Used by the settings dialog and the Trainer tab."""
 
-    def __init__(self, text: str, caption: str, name_filter: str, parent=None) -> None:
+    def __init__(
+        self, caption: str, name_filter: str | None = None, text: str = "", parent=None
+    ) -> None:
         super().__init__(parent)
         self.edit = QLineEdit(text, self)
         browse = QPushButton("Browse…", self)
@@ -58,8 +61,11 @@ class _PathField(QWidget):
         layout.addWidget(self.edit, 1)
         layout.addWidget(browse)
 
-    def _browse(self, caption: str, name_filter: str) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, caption, self.edit.text(), name_filter)
+    def _browse(self, caption: str, name_filter: str | None) -> None:
+        if name_filter is None:
+            path = QFileDialog.getExistingDirectory(self, caption, self.edit.text())
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, caption, self.edit.text(), name_filter)
         if path:
             self.edit.setText(path)
 
@@ -75,10 +81,10 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self.result_settings: Settings | None = None
         s = settings
-        self.checkpoint = _PathField(
-            s.checkpoint, "Model checkpoint", "Checkpoints (*.safetensors)", self
+        self.checkpoint = PathField(
+            "Model checkpoint", "Checkpoints (*.safetensors)", s.checkpoint, self
         )
-        self.weights = _PathField(s.encoder_weights, "Encoder weights", "All files (*)", self)
+        self.weights = PathField("Encoder weights", "All files (*)", s.encoder_weights, self)
         self.device = self._combo(DEVICES, s.device)
         self.samples = self._spin(1, 1024, s.num_samples)
         self.sampler = self._combo(SAMPLERS, s.sampler)
@@ -285,6 +291,3 @@ class Prompts:
 
     def error(self, title: str, text: str) -> None:
         QMessageBox.warning(self.parent, title, text)
-
-    def info(self, title: str, text: str) -> None:
-        QMessageBox.information(self.parent, title, text)

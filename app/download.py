@@ -36,7 +36,8 @@ def download(
 ) -> Path:
     """Fetch ``url`` into ``dest``; ``progress(bytes done, bytes total or 0)``.
 
-    Raises ``ValueError`` with the reason (and what to check) when the download fails, and
+    Raises ``ValueError`` with the reason (and what to check) when the download or the saving
+    fails, and
     :class:`DownloadCancelledError` when ``cancelled()`` turns true; ``dest`` is untouched then.
     """
     if not url:
@@ -52,3 +53,5 @@ def download(
         return download_file(url, dest, progress=report, timeout=timeout_s)
     except DownloadError as exc:
         raise ValueError(f"could not download the model: {exc}; check the URL in Settings") from exc
+    except OSError as exc:  # the disk side: full, read-only, no permission
+        raise ValueError(f"could not save the model to {dest}: {exc.strerror or exc}") from exc

@@ -24,7 +24,8 @@ from PySide6.QtGui import QImage
 
 from app.background import LOW, lower_this_thread
 from app.coordinates import LatLon
-from locdiff_core.photo import PhotoError, PhotoErrorKind, read_gps, thumbnail
+from locdiff_core.photo import PhotoErrorKind, read_gps, thumbnail
+from locdiff_core.photo.errors import call_for_file
 from locdiff_core.photo.geocode import reverse_geocode
 from locdiff_core.photo.reading import iter_photos
 
@@ -107,12 +108,8 @@ class ThumbnailLoader(_Loader):
             self._result.emit(key, self._load(path))
 
     def _load(self, path: str) -> QImage | str:
-        try:
-            return pil_to_qimage(thumbnail(path, self.size))
-        except PhotoError as exc:
-            return exc.message
-        except Exception as exc:  # a decoder tripping over a broken file must not stop the pool
-            return f"the thumbnail could not be made ({type(exc).__name__}: {exc})"
+        result = call_for_file(Path(path), lambda p: pil_to_qimage(thumbnail(p, self.size)))
+        return result.value if result.ok else result.error.message
 
     def _deliver(self, key: str, result: QImage | str) -> None:
         self._pending.discard(key)
@@ -136,12 +133,10 @@ class ExifResult:
 
 def read_exif(key: str, path: str) -> ExifResult:
     """The GPS position of one photo as an :class:`ExifResult` (never raises for the file)."""
-    try:
-        fix = read_gps(path)
-    except PhotoError as exc:
-        return ExifResult(key, None, exc.message, exc.kind in UNUSABLE)
-    except Exception as exc:
-        return ExifResult(key, None, f"its metadata could not be read ({exc})")
+    result = call_for_file(Path(path), read_gps)  # an OSError is UNREADABLE: unusable
+    if not result.ok:
+        return ExifResult(key, None, result.error.message, result.error.kind in UNUSABLE)
+    fix = result.value
     return ExifResult(key, None if fix is None else (fix.lat, fix.lon))
 
 

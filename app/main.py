@@ -155,10 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     _prepare_environment(args)
     from PySide6.QtWidgets import QApplication
 
-    from app import map_view  # noqa: F401  QtWebEngine must load before the QApplication exists
+    from app import map_view  # QtWebEngine must load before the QApplication exists
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName(TITLE)
+    try:
+        map_view.leaflet_dir()  # checked before the window starts its threads
+    except ValueError as exc:  # an install the window cannot start with
+        print(f"locdiff-app: {exc}", file=sys.stderr)
+        return 2
     window = create_window(args)
     if args.screenshot is not None:
         return take_screenshot(window, args.screenshot, args.predict, args.timeout)

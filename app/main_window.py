@@ -145,13 +145,16 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(splitter, "Photos")
         self.tabs.addTab(self.trainer_tab, "Trainer")
         self.setCentralWidget(self.tabs)
-        self.progress = ProgressStatus(self)
+        self.progress = ProgressStatus(self)  # the prediction's, with Cancel
         self.progress.cancel_requested.connect(self.cancel_prediction)
+        self.write_progress = ProgressStatus(self)  # GPS writes (not cancellable), beside it
+        self.write_progress.cancel.hide()
         self.counts = QLabel(self)
         self.counts.setMinimumWidth(330)  # fixed widths: a new count must not relayout the window
         self.model_label = QLabel(self)
         bar = self.statusBar()
         bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.write_progress)
         bar.addPermanentWidget(self.counts)
         bar.addPermanentWidget(self.model_label)
 

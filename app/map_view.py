@@ -43,11 +43,11 @@ from PySide6.QtWidgets import QMenu, QVBoxLayout, QWidget
 
 from app import basemap, density_colors
 from app.pins import CandidatePin, PhotoPin
+from app.settings import OSM_TILES, check_tile_url
 
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
-DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 USER_AGENT = "LocDiffStudio/0.1 (desktop photo geolocation; QtWebEngine)"
 TILE_CACHE_MB = 256
@@ -72,23 +72,6 @@ def leaflet_dir() -> Path:
             "the map needs the 'XStatic-Leaflet' package: pip install XStatic-Leaflet"
         ) from None
     return Path(xstatic_leaflet.BASE_DIR).resolve()
-
-
-def check_tile_url(url: str | None) -> str:
-    """The tile URL template, validated; "" for none (offline basemap only)."""
-    url = (url or "").strip()
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"tile URL {url!r} must start with http:// or https:// and name a host")
-    missing = [p for p in ("{z}", "{x}", "{y}") if p not in url]
-    if missing:
-        raise ValueError(
-            f"tile URL {url!r} lacks {', '.join(missing)}: "
-            f"use a template such as {DEFAULT_TILE_URL}"
-        )
-    return url
 
 
 def tile_attribution(url: str) -> str:
@@ -460,7 +443,7 @@ def _demo(argv: list[str] | None = None) -> int:  # pragma: no cover - opens a w
     from app.pins import PinKind
 
     parser = argparse.ArgumentParser(prog="python -m app.map_view", description=_demo.__doc__)
-    parser.add_argument("--tile-url", default=DEFAULT_TILE_URL, help='"" for the basemap only')
+    parser.add_argument("--tile-url", default=OSM_TILES, help='"" for the basemap only')
     parser.add_argument("--pins", type=int, default=0, help="show N random pins instead")
     parser.add_argument("--quit", action="store_true", help="exit once the pins are shown")
     args = parser.parse_args(argv)

@@ -78,9 +78,8 @@ class Outputs:
         if not ok:
             return None
         settings = dataclasses.replace(self.w.settings, write_backup=backup)
-        progress = self.w.progress
+        progress = self.w.write_progress
         progress.start(f"writing {_plural(len(items), 'photo')}…")
-        progress.cancel.setEnabled(False)
         task = self.w.tasks.start(
             lambda report, cancelled: write_locations(
                 items, settings, progress=report, cancelled=cancelled
@@ -96,11 +95,11 @@ class Outputs:
         return task
 
     def _write_failed(self, message: str) -> None:
-        self.w.progress.finish()
+        self.w.write_progress.finish()
         self.w.report_failure("Write locations", message)
 
     def _written(self, results) -> None:
-        self.w.progress.finish()
+        self.w.write_progress.finish()
         for key, result in results:
             self.w.session.set_write_note(key, describe_write(result))
         self.w.reread_exif([key for key, _ in results])

@@ -121,9 +121,6 @@ class PhotoTableModel(QStandardItemModel):
         self._shown.append(None)
         self._fill(row)
 
-    def key_at(self, row: int) -> str:
-        return self.session.photos[row].key
-
     # -- thumbnails ------------------------------------------------------------------------
     def request_thumbnails(self, rows: Sequence[int]) -> None:
         """Ask for the thumbnails of these rows (those not loaded, loading or unreadable)."""
@@ -135,9 +132,6 @@ class PhotoTableModel(QStandardItemModel):
                 if p.key not in self._pixmaps and p.load_error is None
             ]
         )
-
-    def thumbnail(self, key: str) -> QPixmap | None:
-        return self._pixmaps.get(key)
 
     def _thumbnail_loaded(self, key: str, image: QImage) -> None:
         row = self.session.row_of(key)

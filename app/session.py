@@ -11,6 +11,7 @@ A photo's key is its resolved absolute path as text, so the same file reached by
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import sys
 from collections.abc import Iterable, Sequence
@@ -36,9 +37,11 @@ class PhotoState(enum.Enum):
     READING = "reading…"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PhotoPrediction:
-    """One photo's prediction as the app keeps it (a plain copy of the predictor's answer)."""
+    """One photo's prediction as the app keeps it (a plain copy of the predictor's answer).
+    Compared by identity: a new prediction is a new object, even with the same numbers (the
+    arrays would make ``==`` ambiguous)."""
 
     best: LatLon  # centre of the densest cluster of samples
     centre: LatLon  # the paper's answer: centre of all samples
@@ -352,9 +355,8 @@ class Session:
             if photo.key not in wanted or photo.load_error:
                 continue
             pred = photo.prediction
-            location = photo.confirmed or photo.exif or (pred.best if pred else None)
-            if location is None:
-                continue
+            if pred is None and photo.exif is None and photo.confirmed is None:
+                continue  # nothing to export (PhotoRecord would refuse it)
             fields = {}
             if pred is not None:
                 fields = dict(
@@ -366,17 +368,16 @@ class Session:
                     candidates=tuple(Candidate(*c) for c in pred.candidates),
                 )
             exif, confirmed = photo.exif or (None, None), photo.confirmed or (None, None)
-            out.append(
-                PhotoRecord(
-                    path=photo.path,
-                    exif_lat=exif[0],
-                    exif_lon=exif[1],
-                    confirmed_lat=confirmed[0],
-                    confirmed_lon=confirmed[1],
-                    place=self.place_at(*location) or "",
-                    **fields,
-                )
+            record = PhotoRecord(
+                path=photo.path,
+                exif_lat=exif[0],
+                exif_lon=exif[1],
+                confirmed_lat=confirmed[0],
+                confirmed_lon=confirmed[1],
+                **fields,
             )
+            lat, lon, _source = record.location  # the order of trust is the record's
+            out.append(dataclasses.replace(record, place=self.place_at(lat, lon) or ""))
         return out
 
     def write_plan(self, keys: Iterable[str]) -> list[WriteItem]:
@@ -419,12 +420,6 @@ class ExportSummary:
 EXPORT_FORMATS = {"csv": "CSV", "geojson": "GeoJSON", "gpx": "GPX"}
 
 
-def export(session: Session, keys: Sequence[str], path: Path | str, fmt: str) -> ExportSummary:
-    """Write the locations of ``keys`` as CSV, GeoJSON or GPX (atomically) to ``path``: each
-    photo at its confirmed, else EXIF, else predicted position, with all of them as fields."""
-    return export_plan(session, keys, fmt).write(path)
-
-
 @dataclass(frozen=True)
 class ExportPlan:
     """What an export will write, taken from the session in the window's thread; ``write``
@@ -443,8 +438,10 @@ class ExportPlan:
 
 
 def export_plan(session: Session, keys: Sequence[str], fmt: str) -> ExportPlan:
-    """The records of ``keys`` that have a location, and the names of those left out. Raises
-    ValueError for an unknown format or when no photo among ``keys`` has a location."""
+    """What exporting ``keys`` as CSV, GeoJSON or GPX writes: each photo at its confirmed, else
+    EXIF, else predicted position, with all of them as fields; the names of those left out
+    (no location). Raises ValueError for an unknown format or when no photo among ``keys`` has
+    a location."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
     records = session.records(keys)

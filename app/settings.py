@@ -16,6 +16,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -69,14 +70,30 @@ def _non_negative(name: str, value, *, zero_means: str) -> None:
         raise ValueError(f"{name} must be a number of km >= 0 (0: {zero_means}); got {value!r}")
 
 
-def _url(name: str, value: str, *, need: tuple[str, ...] = ()) -> None:
+def _url(name: str, value: str) -> None:
     if not isinstance(value, str):
         raise ValueError(f"{name} must be text; got {value!r}")
     if value and not value.startswith(("http://", "https://", "file://")):
         raise ValueError(f"{name} must start with http:// or https:// (or be empty); got {value!r}")
-    missing = [p for p in need if value and p not in value]
+
+
+def check_tile_url(url: str | None) -> str:
+    """The tile URL template, validated; "" for none (offline basemap only). The one rule for
+    the settings and the map: http(s), a host, and the {z}, {x} and {y} placeholders."""
+    if url is not None and not isinstance(url, str):
+        raise ValueError(f"tile_url must be text; got {url!r}")
+    url = (url or "").strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"tile_url {url!r} must start with http:// or https:// and name a host")
+    missing = [p for p in ("{z}", "{x}", "{y}") if p not in url]
     if missing:
-        raise ValueError(f"{name} needs the placeholders {', '.join(missing)}; got {value!r}")
+        raise ValueError(
+            f"tile_url {url!r} lacks {', '.join(missing)}: use a template such as {OSM_TILES}"
+        )
+    return url
 
 
 @dataclass(frozen=True)
@@ -109,7 +126,7 @@ class Settings:
         _non_negative("cluster_radius_km", self.cluster_radius_km, zero_means="not allowed")
         if self.cluster_radius_km == 0:
             raise ValueError("cluster_radius_km must be more than 0 km")
-        _url("tile_url", self.tile_url, need=("{z}", "{x}", "{y}"))
+        check_tile_url(self.tile_url)
         for name in ("density_map", "write_backup"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")

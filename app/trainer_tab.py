@@ -19,7 +19,6 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -33,36 +32,12 @@ from PySide6.QtWidgets import (
 )
 
 from app import training_job as job
+from app.dialogs import PathField
 from app.training_curves import TrainingCurves
 
 POLL_MS = 500
 LOG_LINES = 5000
 SHUTDOWN_WAIT_MS = 15_000
-
-
-class _PathField(QWidget):
-    """A line edit with a Browse button (a folder, or a file matching ``name_filter``)."""
-
-    def __init__(self, parent: QWidget, title: str, name_filter: str | None = None) -> None:
-        super().__init__(parent)
-        self.edit = QLineEdit(self)
-        button = QPushButton("Browse…", self)
-        button.clicked.connect(lambda: self._browse(title, name_filter))
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.edit, 1)
-        row.addWidget(button)
-
-    def _browse(self, title: str, name_filter: str | None) -> None:
-        if name_filter is None:
-            path = QFileDialog.getExistingDirectory(self, title, self.edit.text())
-        else:
-            path, _ = QFileDialog.getOpenFileName(self, title, self.edit.text(), name_filter)
-        if path:
-            self.edit.setText(path)
-
-    def text(self) -> str:
-        return self.edit.text().strip()
 
 
 class TrainerTab(QWidget):
@@ -87,16 +62,16 @@ class TrainerTab(QWidget):
         form = QFormLayout()
         self.source = QComboBox(self)
         self.source.addItems(["Photo folder", "CSV and image folder"])
-        self.photos = _PathField(self, "Folder of geotagged photos")
-        self.csv = _PathField(self, "Location CSV (IMG_ID,LAT,LON)", "CSV (*.csv);;All (*)")
-        self.images = _PathField(self, "Folder of the CSV's images")
+        self.photos = PathField("Folder of geotagged photos", parent=self)
+        self.csv = PathField("Location CSV (IMG_ID,LAT,LON)", "CSV (*.csv);;All (*)", parent=self)
+        self.images = PathField("Folder of the CSV's images", parent=self)
         self.model = QLineEdit("ViT-L-14", self)
         self.model.setToolTip("open_clip model name (ViT-L-14, ViT-B-32) or a model-config .json")
         self.pretrained = QLineEdit("openai", self)
-        self.weights = _PathField(
-            self, "Encoder weights file", "Weights (*.safetensors *.bin *.pt)"
+        self.weights = PathField(
+            "Encoder weights file", "Weights (*.safetensors *.bin *.pt)", parent=self
         )
-        self.output = _PathField(self, "Output folder (dataset/ and run/ go inside)")
+        self.output = PathField("Output folder (dataset/ and run/ go inside)", parent=self)
         self.dataset = QLineEdit(self)
         self.dataset.setPlaceholderText("OUTPUT/dataset (built by Build dataset)")
         self.degree = self._spin(1, 200, 47)
@@ -279,8 +254,12 @@ class TrainerTab(QWidget):
             self.problems.setText(f"• a {self.job_kind} job is running: stop it first")
             return
         if run_dir is not None:
-            run_dir.parent.mkdir(parents=True, exist_ok=True)
-            (run_dir / job.STOP_FILE).unlink(missing_ok=True)  # a stale one would stop at once
+            try:
+                run_dir.parent.mkdir(parents=True, exist_ok=True)
+                (run_dir / job.STOP_FILE).unlink(missing_ok=True)  # a stale one stops it at once
+            except OSError as exc:
+                self.problems.setText(f"• {run_dir.parent}: cannot prepare it ({exc.strerror})")
+                return
             tail = job.MetricsTail(run_dir / job.METRICS_FILE)
             if kind == "train":
                 tail.read()  # a new run in an old folder: draw only what it adds
@@ -339,7 +318,7 @@ class TrainerTab(QWidget):
 
     def read_metrics(self) -> None:
         if self._tail is not None:
-            self.curves.add_records(self._tail.read())  # also guards the painting (see there)
+            self.curves.add_records(self._tail.read())
 
     def stop(self) -> None:
         """Graceful: the trainer finishes its step, saves and exits 0; embed gets SIGTERM."""
@@ -348,8 +327,14 @@ class TrainerTab(QWidget):
         if self.job_kind == "embed":
             self.process.terminate()
         else:
-            self._run_dir.mkdir(parents=True, exist_ok=True)
-            (self._run_dir / job.STOP_FILE).touch()
+            try:
+                self._run_dir.mkdir(parents=True, exist_ok=True)
+                (self._run_dir / job.STOP_FILE).touch()
+            except OSError as exc:
+                self.problems.setText(
+                    f"• {self._run_dir}: cannot write the STOP file ({exc.strerror}); use Kill"
+                )
+                return
         self.status.setText(f"{self.job_kind}: stopping after this step…")
 
     def kill(self) -> None:

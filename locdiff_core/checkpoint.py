@@ -152,7 +152,9 @@ def check_encoder(expected: dict | None, actual: dict | None, source: str) -> No
     require_same_encoder(
         expected,
         actual,
-        f"{source} was embedded with {{actual}}, but the checkpoint expects {{expected}} "
-        "({problem}); embed the photos again with the checkpoint's encoder (`locdiff embed` "
-        "with its --model and --pretrained or --weights)",
+        lambda want, got, problem: (
+            f"{source} was embedded with {got}, but the checkpoint expects {want} ({problem}); "
+            "embed the photos again with the checkpoint's encoder (`locdiff embed` with its "
+            "--model and --pretrained or --weights)"
+        ),
     )

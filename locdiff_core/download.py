@@ -132,12 +132,3 @@ def download_file(
             f"{url}: the download broke off ({type(exc).__name__}: {exc}); run it again"
         ) from exc
     return dest
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """The hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

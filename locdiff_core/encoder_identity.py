@@ -10,6 +10,8 @@ the same encoder when all of these agree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 IDENTITY_KEYS = ("name", "pretrained", "dim", "config", "preprocess", "weights_sha256", "seed")
 _DIFFERENCE = {
     "name": "another architecture",
@@ -47,15 +49,12 @@ def encoder_mismatch(expected: dict, actual: dict) -> str | None:
     return None
 
 
-def require_same_encoder(expected: dict, actual: dict, message: str) -> None:
-    """Raise ``ValueError(message)`` when the encoders differ; ``{expected}``, ``{actual}`` and
-    ``{problem}`` in ``message`` are filled with their descriptions and the difference."""
+def require_same_encoder(
+    expected: dict, actual: dict, message: Callable[[str, str, str], str]
+) -> None:
+    """Raise ``ValueError(message(expected, actual, problem))`` when the encoders differ, the
+    three arguments being their descriptions and the difference. A function rather than a
+    format string, so that a path holding ``{`` or ``}`` is printed as it is."""
     problem = encoder_mismatch(expected, actual)
     if problem is not None:
-        raise ValueError(
-            message.format(
-                expected=describe_encoder(expected),
-                actual=describe_encoder(actual),
-                problem=problem,
-            )
-        )
+        raise ValueError(message(describe_encoder(expected), describe_encoder(actual), problem))

@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from locdiff_core.download import sha256_file
 from locdiff_core.encoder_identity import describe_encoder, require_same_encoder
 from locdiff_core.encoder_weights import (
     WeightsNotFoundError,
@@ -41,6 +40,7 @@ from locdiff_core.encoder_weights import (
 )
 from locdiff_core.photo.errors import PhotoError, PhotoErrorKind, call_for_file
 from locdiff_core.photo.reading import open_image, to_rgb
+from locdiff_core.photo.safe_io import sha256_of
 
 _OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -178,7 +178,7 @@ def _preprocess(model_cfg: dict, overrides: dict) -> dict:
 def _identity(arch: _Architecture, pretrained: str | None, weights: Path | None) -> dict:
     identity: dict = {"name": arch.name, "pretrained": pretrained, "dim": arch.dim}
     if pretrained is None and weights is not None:
-        identity["weights_sha256"] = sha256_file(weights)
+        identity["weights_sha256"] = sha256_of(weights)
     if arch.custom:
         identity["config"] = json.loads(json.dumps(arch.model_cfg))
         identity["preprocess"] = arch.preprocess
@@ -348,8 +348,10 @@ class ImageEncoder:
         require_same_encoder(
             identity,
             encoder.identity,
-            f"{weights or name}: gives {{actual}}, but the checkpoint was trained on {{expected}} "
-            "({problem}); pass the encoder weights the training data was embedded with",
+            lambda want, got, problem: (
+                f"{weights or name}: gives {got}, but the checkpoint was trained on {want} "
+                f"({problem}); pass the encoder weights the training data was embedded with"
+            ),
         )
         return encoder
 

@@ -122,8 +122,10 @@ class ShardedWriter:
         require_same_encoder(
             recorded,
             self.encoder,
-            f"{self.folder} was built with {{expected}}; this run uses {{actual}} ({{problem}}); "
-            "rerun with that encoder's --model/--pretrained/--weights, or choose a new --out",
+            lambda want, got, problem: (
+                f"{self.folder} was built with {want}; this run uses {got} ({problem}); rerun "
+                "with that encoder's --model/--pretrained/--weights, or choose a new --out"
+            ),
         )
 
     def done(self, retry_failed: bool = False) -> set[str]:

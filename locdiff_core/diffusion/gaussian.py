@@ -173,11 +173,7 @@ class GaussianDiffusion:
     ) -> TrainingDraws:
         """Every random number :meth:`training_losses` needs for ``batch`` rows at degree L."""
         cfg = self.config
-        t = torch.randint(cfg.num_steps, (batch,), device=device, generator=generator)
-        noise = torch.randn(batch, (degree + 1) ** 2, device=device, generator=generator)
-        drop_u = None
-        if cfg.cond_drop_prob > 0:
-            drop_u = torch.rand(batch, device=device, generator=generator)
+        t, noise, drop_u = self._step_draws(batch, (degree + 1) ** 2, generator, device)
         anchors = None
         if cfg.prediction is Prediction.X0 and cfg.loss is LossKind.SHDD_KL:
             anchors = draw_anchors(
@@ -188,6 +184,16 @@ class GaussianDiffusion:
                 device=device,
             )
         return TrainingDraws(t, noise, drop_u, anchors)
+
+    def _step_draws(self, batch: int, width: int, generator, device, dtype=None):
+        """The timesteps, the noise and the condition-dropout numbers of a step, in that order
+        (what :meth:`draw` and :meth:`training_losses` share)."""
+        t = torch.randint(self.config.num_steps, (batch,), device=device, generator=generator)
+        noise = torch.randn(batch, width, device=device, generator=generator, dtype=dtype)
+        drop_u = None
+        if self.config.cond_drop_prob > 0:
+            drop_u = torch.rand(batch, device=device, generator=generator)
+        return t, noise, drop_u
 
     def training_losses(
         self,
@@ -209,11 +215,7 @@ class GaussianDiffusion:
         x0 = self.to_latent(lat_deg.to(dev), lon_deg.to(dev), degree)
         B = x0.shape[0]
         if draws is None:
-            t = torch.randint(self.config.num_steps, (B,), device=dev, generator=generator)
-            noise = torch.randn(x0.shape, device=dev, generator=generator, dtype=x0.dtype)
-            drop_u = None
-            if self.config.cond_drop_prob > 0:
-                drop_u = torch.rand(B, device=dev, generator=generator)
+            t, noise, drop_u = self._step_draws(B, x0.shape[1], generator, dev, x0.dtype)
             anchors = None  # the KL loss draws its own, after the forward pass as always
         else:
             if tuple(draws.noise.shape) != tuple(x0.shape):

@@ -33,8 +33,9 @@ Two implementations
 -------------------
 On the CPU, :func:`encode` runs the fused numba kernel of :mod:`locdiff_core.shdd.fused` (one
 pass per block of points, each value written once, same numerics). :func:`encode_eager` below,
-the recurrence as eager PyTorch ops, serves CUDA, inputs that require grad, installs without
-numba, and the tests as the fused kernel's reference.
+the recurrence as eager PyTorch ops, serves CUDA, installs without numba, and the tests as the
+fused kernel's reference. Neither carries a gradient: locations are data, and ``encode`` refuses
+inputs that require grad with a ValueError.
 """
 
 from __future__ import annotations
@@ -188,12 +189,17 @@ def encode(lat_deg, lon_deg, degree: int) -> Tensor:
         need point-major storage.
     """
     lat, lon = check_latlon(lat_deg, lon_deg)
+    if lat.requires_grad or lon.requires_grad:
+        raise ValueError(
+            "shdd.encode has no gradient (its recurrence writes into one buffer): the "
+            "locations must not require grad; pass lat.detach() and lon.detach()"
+        )
     out_dtype = lat.dtype
     dtype = torch.float64 if out_dtype == torch.float64 else torch.float32
     check_degree(degree, dtype)
     lat, lon = lat.to(dtype), lon.to(dtype)
     work = None
-    if lat.device.type == "cpu" and not (lat.requires_grad or lon.requires_grad):
+    if lat.device.type == "cpu":
         from locdiff_core.shdd.fused import encode_fused  # imports this module
 
         work = encode_fused(lat, lon, degree)  # None without numba
@@ -205,8 +211,8 @@ def encode(lat_deg, lon_deg, degree: int) -> Tensor:
 def encode_eager(lat: Tensor, lon: Tensor, degree: int) -> Tensor:
     """The recurrence as eager PyTorch ops: ``[(L+1)^2, N]`` coefficient-major.
 
-    Used on CUDA (and any non-CPU device), when ``lat``/``lon`` require grad, without numba,
-    and as the tests' reference for the fused CPU kernel. ``lat, lon``: 1-D tensors of one
+    Used on CUDA (and any non-CPU device), without numba, and as the tests' reference for the
+    fused CPU kernel; no gradient flows through it. ``lat, lon``: 1-D tensors of one
     dtype, float32 or float64, validated and wrapped (``check_latlon``).
     """
     dtype = lat.dtype

@@ -93,9 +93,6 @@ class AnsweringPrompts:
     def error(self, title, text):
         self.errors.append((title, text))
 
-    def info(self, title, text):
-        self.asked.append(("info", title, text))
-
 
 def add_photos(qtbot, window, paths, timeout=20_000) -> None:
     """``window.add_paths(paths)``, then wait until the background walk has delivered them."""

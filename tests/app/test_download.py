@@ -24,6 +24,17 @@ def test_missing_file_is_a_clear_error_and_leaves_nothing(server, tmp_path):
     assert list(dest.parent.iterdir()) == []
 
 
+def test_a_destination_that_cannot_be_written_is_named(server, tmp_path):
+    www, url = server
+    (www / "m.safetensors").write_bytes(b"x" * 1000)
+    blocker = tmp_path / "models"
+    blocker.write_text("a file where the models folder should be")
+    dest = blocker / "m.safetensors"
+    with pytest.raises(ValueError, match=f"could not save the model to {dest}"):
+        download(f"{url}/m.safetensors", dest)
+    assert blocker.read_text().startswith("a file")
+
+
 def test_cancel_keeps_the_old_file(server, tmp_path):
     www, url = server
     (www / "m.safetensors").write_bytes(b"new" * 100_000)

@@ -75,6 +75,20 @@ def test_screenshot_times_out_with_a_message(qtbot, samples, tmp_path, capsys):
 
 
 @pytest.mark.display
+def test_a_window_that_cannot_start_says_why(qtbot, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
+    from app import map_view
+
+    def missing():
+        raise ValueError("the map needs the 'XStatic-Leaflet' package: pip install XStatic-Leaflet")
+
+    monkeypatch.setattr(map_view, "leaflet_dir", missing)
+    code = app_main.main(["--screenshot", str(tmp_path / "never.png")])
+    assert code == 2 and not (tmp_path / "never.png").exists()
+    assert capsys.readouterr().err.startswith("locdiff-app: the map needs the 'XStatic-Leaflet'")
+
+
+@pytest.mark.display
 def test_checkpoint_flag_is_used_but_not_saved(qtbot, tmp_path):
     pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
     from app.settings import load_settings

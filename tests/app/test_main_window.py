@@ -145,6 +145,22 @@ def test_prediction_fills_the_list_the_details_and_the_map(
     assert photo.confirmed == photo.prediction.best
 
 
+def test_predicting_the_shown_photo_again_redraws_it(qtbot, make_window, fast_settings, gps_photos):
+    window = make_window(fast_settings)
+    add_photos(qtbot, window, gps_photos[:1])
+    wait_model(qtbot, window)
+    key = window.session.keys()[0]
+    window.photo_list.select_keys([key])
+    qtbot.waitUntil(lambda: window._current == key, timeout=5_000)
+    predict_and_wait(qtbot, window, [key])
+    first = window.session.photo(key).prediction
+    predict_and_wait(qtbot, window, [key])  # same seed: the same numbers in a new object
+    second = window.session.photo(key).prediction
+    assert second is not first and second.best == first.best
+    wait_loaded(qtbot, window)  # the refresh ran (an exception in it fails the test)
+    assert window.map_panel._density_of == (key, second)
+
+
 def test_cancel_from_the_window(qtbot, make_window, fast_settings, tmp_path):
     window = make_window(fast_settings)
     add_photos(qtbot, window, make_photos(tmp_path / "many", 150))
@@ -232,6 +248,27 @@ def test_write_from_the_window_and_undo_restores_the_bytes(qtbot, make_window, g
     assert {p: p.read_bytes() for p in paths} == before
     assert window.session.photos[0].write_note == "restored"
     qtbot.waitUntil(lambda: window.session.photos[0].exif[0] < 44, timeout=10_000)
+
+
+def test_a_write_during_a_prediction_leaves_its_progress_and_cancel(
+    qtbot, make_window, fast_settings, gps_photos, tmp_path
+):
+    window = make_window(fast_settings)
+    add_photos(qtbot, window, gps_photos[:2] + make_photos(tmp_path / "many", 150))
+    wait_model(qtbot, window)
+    wait_loaded(qtbot, window)
+    first = window.session.keys()[0]
+    window.session.confirm(first, 48.8584, 2.2945)
+    window.predict_all()
+    assert window.progress.isVisible()
+    window.outputs.write([first])
+    assert window.write_progress.isVisible() and window.progress.cancel.isEnabled()
+    qtbot.waitUntil(lambda: not window.tasks.busy, timeout=20_000)
+    assert window.notices[-1] == "wrote 1 photo" and not window.write_progress.isVisible()
+    assert window.predictor.busy  # 150 photos take far longer than one write
+    assert window.progress.isVisible() and window.progress.cancel.isEnabled()
+    window.cancel_prediction()
+    qtbot.waitUntil(lambda: not window.predictor.busy, timeout=30_000)
 
 
 def test_write_needs_a_confirmed_location_and_a_yes(qtbot, make_window, gps_photos):

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from app.pins import PinKind
-from app.session import PhotoPrediction, PhotoState, Session, distance_km, export, place_key
+from app.session import (
+    PhotoPrediction,
+    PhotoState,
+    Session,
+    distance_km,
+    export_plan,
+    place_key,
+)
 
 
 def prediction(best=(43.47, 11.88), centre=(43.0, 11.0)) -> PhotoPrediction:
@@ -166,7 +173,7 @@ def test_export_csv_geojson_gpx(photos, tmp_path):
     session.confirm(d.key, 48.8584, 2.2945)  # never predicted: the user typed it
     session.set_places([(43.46744, 11.88512, "Arezzo, Tuscany, Italy")])
     out = tmp_path / "out.csv"
-    summary = export(session, [a.key, b.key, c.key, d.key], out, "csv")
+    summary = export_plan(session, [a.key, b.key, c.key, d.key], "csv").write(out)
     assert summary.written == 3 and summary.skipped == ("c.png",)
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [r["file"] for r in rows] == [str(a.path), str(b.path), str(d.path)]
@@ -185,18 +192,18 @@ def test_export_csv_geojson_gpx(photos, tmp_path):
     assert float(rows[0]["error_km"]) == pytest.approx(expected_km)
     assert rows[0]["place"] == "Arezzo, Tuscany, Italy"  # the name of the exported location
     geo = tmp_path / "out.geojson"
-    export(session, [a.key, d.key], geo, "geojson")
+    export_plan(session, [a.key, d.key], "geojson").write(geo)
     first, second = json.loads(geo.read_text())["features"]
     assert first["geometry"]["coordinates"] == [11.88512, 43.46744]
     assert first["properties"]["best"] == [11.88, 43.47]
     assert second["geometry"]["coordinates"] == [2.2945, 48.8584]
     assert second["properties"]["location_source"] == "confirmed"
-    export(session, [b.key], tmp_path / "out.gpx", "gpx")
+    export_plan(session, [b.key], "gpx").write(tmp_path / "out.gpx")
     assert 'lat="-33.85680000"' in (tmp_path / "out.gpx").read_text()
     with pytest.raises(ValueError, match="predict them first"):
-        export(session, [c.key], tmp_path / "none.csv", "csv")
+        export_plan(session, [c.key], "csv").write(tmp_path / "none.csv")
     with pytest.raises(ValueError, match="unknown export format"):
-        export(session, [a.key], tmp_path / "x.kml", "kml")
+        export_plan(session, [a.key], "kml").write(tmp_path / "x.kml")
     assert not (tmp_path / "none.csv").exists() and not (tmp_path / "x.kml").exists()
 
 

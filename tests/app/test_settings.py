@@ -83,6 +83,7 @@ def test_whole_numbers_are_accepted_for_km(tmp_path):
         ("decode_radius_km", -1.0, ">= 0"),
         ("tile_url", "https://t.example/{z}/{x}.png", "{y}"),
         ("tile_url", "tiles/{z}/{x}/{y}", "http"),
+        ("tile_url", "file:///tiles/{z}/{x}/{y}.png", "name a host"),  # the map's own rule
         ("write_method", "pillow", "exiftool"),
         ("write_backup", "yes", "true or false"),
     ],

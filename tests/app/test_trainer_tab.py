@@ -68,6 +68,25 @@ def test_a_bad_spec_is_explained_and_nothing_starts(tab, tmp_path):
     assert not tab.is_running() and tab.process is None
 
 
+def test_an_output_folder_that_cannot_be_made_is_explained(tab, tmp_path, monkeypatch):
+    data = tmp_path / "train.npz"
+    save_embeddings(data, *SyntheticTask(dim_cond=16).sample(40, seed=1))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    tab.set_spec(_spec(tmp_path, output=str(blocker), dataset=str(data), degree=4))
+    tab.buttons["Train"].click()  # the checks see it first
+    assert f"output folder {blocker} is a file" in tab.problems.text()
+
+    def denied(self, *args, **kwargs):  # as a read-only disk would (root may write anywhere)
+        raise PermissionError(13, "Permission denied", str(self))
+
+    tab.set_spec(_spec(tmp_path, output=str(tmp_path / "ro"), dataset=str(data), degree=4))
+    monkeypatch.setattr(Path, "mkdir", denied)
+    tab.buttons["Train"].click()
+    assert not tab.is_running() and tab.process is None
+    assert f"{tmp_path / 'ro'}: cannot prepare it (Permission denied)" in tab.problems.text()
+
+
 def test_copy_command_and_use_this_model(tab, tmp_path, qtbot):
     from PySide6.QtGui import QGuiApplication
 

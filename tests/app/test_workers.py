@@ -182,3 +182,13 @@ def test_loading_the_model_warms_the_prediction_path_up(
     qtbot.waitUntil(lambda: bool(rec.status) and rec.status[-1][0] != "loading", timeout=60_000)
     assert rec.status[-1][0] == "ready"
     assert calls and set(calls) == {c.worker.native_id}  # the density path ran, in the worker
+
+
+def test_a_file_that_cannot_be_opened_is_unusable_not_a_gps_note(tmp_path):
+    from app.loaders import read_exif
+
+    folder = tmp_path / "looks_like.jpg"  # a folder: opening it fails with an OSError
+    folder.mkdir()
+    result = read_exif("k", str(folder))
+    assert result.unusable and result.position is None
+    assert result.error == "is a folder, not a photo"

@@ -92,3 +92,6 @@ def test_embeddings_from_another_encoder_are_refused():
         ValueError, match=r"test\.npz was embedded with .*ViT-L-14.*embed the photos"
     ):
         check_encoder(ENCODER, {**ENCODER, "name": "ViT-L-14"}, "test.npz")
+    with pytest.raises(ValueError) as refused:  # braces in a path are printed, not formatted
+        check_encoder(ENCODER, {**ENCODER, "name": "ViT-L-14"}, "/data/run{2}/emb.npz")
+    assert str(refused.value).startswith("/data/run{2}/emb.npz was embedded with")

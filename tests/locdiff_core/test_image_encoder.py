@@ -2,6 +2,7 @@
 weights file, image tower, preprocessing, batching, DataLoader workers), no download."""
 
 import dataclasses
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -42,13 +43,14 @@ def scene(width: int = 80, height: int = 60, seed: int = 0) -> Image.Image:
     return Image.fromarray(img.clip(0, 255).astype(np.uint8))
 
 
-def test_loading_is_fast_and_names_the_encoder(tiny_encoder, encoder):
+def test_loading_names_the_encoder_and_its_weights(tiny_encoder, encoder):
     assert encoder.dim == 32
     identity = json.loads(json.dumps(encoder.identity))  # JSON-able as it stands
     assert identity == encoder.identity
     assert identity["name"] == "tiny-vit" and identity["pretrained"] is None
     assert identity["config"]["vision_cfg"]["patch_size"] == 8
-    assert len(identity["weights_sha256"]) == 64
+    weights = tiny_encoder.weights.read_bytes()
+    assert identity["weights_sha256"] == hashlib.sha256(weights).hexdigest()
     assert "custom model tiny-vit" in describe_encoder(identity)
 
 
