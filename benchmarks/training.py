@@ -26,27 +26,17 @@ from __future__ import annotations
 import argparse
 import platform
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import train_speed  # a sibling script
+from photo_io import best_rate  # a sibling script
 from PIL import Image
 
 from locdiff_core.image_encoder import ImageEncoder
 from locdiff_core.photo.reading import open_image
-
-
-def best_rate(fn: Callable[[], int], repeats: int) -> float:
-    """Items per second of the fastest of ``repeats`` runs (``fn`` returns its item count)."""
-    best, count = float("inf"), 0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        count = fn()
-        best = min(best, time.perf_counter() - start)
-    return count / best
 
 
 def make_photos(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:

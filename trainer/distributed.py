@@ -16,11 +16,13 @@ PyTorch's own launcher, ``torchrun``, which sets ``RANK``, ``LOCAL_RANK`` and ``
     torchrun ... --node-rank 1 ...                                              # on the other
 
 Process ``r`` on CUDA uses ``cuda:LOCAL_RANK`` and the NCCL backend; on CPU, gloo. Only rank 0
-writes (checkpoints, logs, metrics); what it reads from the run folder (a resume's state, the
-validation split) reaches the other processes through the process group. Every node needs the
-data set at the same path; the run folder need only be on rank 0's machine, but the c10d
-rendezvous numbers the nodes itself (rank 0 may land on either machine), so with it keep RUN on
-a disk all machines see, or fix the ranks with ``--node-rank``.
+writes (checkpoints, logs, metrics); the weights and optimizer state of a resume and the
+validation split reach the other processes through the process group. Every node needs the data
+set at the same path. A new run needs the run folder only on rank 0's machine; ``--resume`` also
+has every process read the run's settings from ``RUN/training_state.pt`` before the group
+exists, so a resume needs RUN on every machine (a shared disk). The c10d rendezvous numbers the
+nodes itself (rank 0 may land on either machine), so with it keep RUN on a disk all machines
+see, or fix the ranks with ``--node-rank``.
 
 Stopping: SIGTERM or SIGINT (or a ``STOP`` file in the run folder, seen by rank 0) sets a flag;
 the processes agree on it at the end of every step, so all of them finish the same step, save

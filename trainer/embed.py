@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from locdiff_core.image_encoder import ImageEncoder
-from locdiff_core.photo.errors import PhotoError, PhotoErrorKind
+from locdiff_core.photo.errors import PhotoError, PhotoErrorKind, call_for_file
 from locdiff_core.photo.gps import read_gps
 from locdiff_core.photo.reading import find_photos
 from trainer.location_csv import BadRow, LocatedImage, read_location_csv
@@ -51,6 +51,8 @@ class EmbedConfig:
         for folder in (self.photos, self.images):
             if folder is not None and not Path(folder).is_dir():
                 raise ValueError(f"{folder}: no such folder")
+        if self.csv is not None and not Path(self.csv).is_file():
+            raise ValueError(f"{self.csv}: no such CSV file")
         if self.batch_size < 1 or self.shard_size < 1 or self.num_workers < 0:
             raise ValueError("--batch-size and --shard-size must be >= 1, --workers >= 0")
 
@@ -85,11 +87,11 @@ def _photo_inputs(
     for n, (path, key) in enumerate(todo, 1):
         if cancel is not None and cancel():
             return
-        try:
-            fix = read_gps(path)
-        except PhotoError as exc:
-            yield Entry(key, outcome_of(exc), exc.message)
+        result = call_for_file(path, read_gps)  # an OSError is an error of this photo alone
+        if not result.ok:
+            yield Entry(key, outcome_of(result.error), result.error.message)
         else:
+            fix = result.value
             if fix is None:
                 yield Entry(key, Outcome.NO_GPS, "no GPS position in EXIF, XMP or a sidecar")
             else:

@@ -135,8 +135,12 @@ def evaluate_images(
 ) -> ImageEvaluation:
     """Embed the CSV's images with the checkpoint's own encoder, predict, and score.
 
-    Images that are missing, unreadable or on a bad row are skipped and counted.
+    Images that are missing, unreadable or on a bad row are skipped and counted. The CSV and
+    the image folder are checked before any model is loaded (a typo costs no load).
     """
+    if not Path(images).is_dir():
+        raise ValueError(f"{images}: no such folder (--images, the folder the ids are under)")
+    rows = list(read_location_csv(csv_path, images))
     predictor = Predictor.from_checkpoint(checkpoint, resolve_device(device))
     encoder = ImageEncoder.for_checkpoint(
         predictor.config.encoder,
@@ -145,7 +149,6 @@ def evaluate_images(
         download=download,
         cache_dir=cache_dir,
     )
-    rows = list(read_location_csv(csv_path, images))
     located = [r for r in rows if isinstance(r, LocatedImage)]
     result = ImageEvaluation({}, len(rows))
 

@@ -187,10 +187,9 @@ def run_predict(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
 
-    def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty():
-            print(f"\rpredicting: {100 * done / total:5.1f}%", end="", file=sys.stderr)
+    from trainer.progress import ProgressBar
 
+    progress = ProgressBar("predicting", unit="sampler steps")  # ends its line when done
     rows = [
         PredictionRow.from_prediction(str(data.ids[i]), p)
         for i, p in predictor.iter_predict(data.embedding, config, progress=progress)

@@ -154,7 +154,11 @@ def read_split(path: Path, ids: np.ndarray, lat, lon, min_km: float) -> Split:
         ) from exc
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: cannot be read ({exc})") from exc
-    if not isinstance(record, dict) or record.get("format") != _FORMAT:
+    if (
+        not isinstance(record, dict)
+        or record.get("format") != _FORMAT
+        or not isinstance(record.get("val_ids"), list)
+    ):
         raise ValueError(f"{path}: not a LocDiff split file")
     position = {str(v): i for i, v in enumerate(ids)}
     missing = [v for v in record["val_ids"] if v not in position]

@@ -81,6 +81,32 @@ def test_a_photo_folder_becomes_shards_and_a_manifest(tmp_path, photos, encoder)
     np.testing.assert_allclose(data.embedding, np.stack([direct[i] for i in range(5)]), atol=1e-6)
 
 
+def test_a_photo_the_disk_refuses_is_recorded_and_the_run_goes_on(
+    tmp_path, photos, encoder, monkeypatch
+):
+    import trainer.embed as embed_module
+
+    real = embed_module.read_gps
+
+    def flaky_disk(path):  # as a bad sector or a permission would (root reads anything)
+        if Path(path).name == "sydney.jpg":
+            raise OSError(5, "Input/output error", str(path))
+        return real(path)
+
+    monkeypatch.setattr(embed_module, "read_gps", flaky_disk)
+    out = tmp_path / "ds"
+    build_dataset(EmbedConfig(out=out, photos=photos, batch_size=2, shard_size=2), encoder)
+    got = outcomes(out)
+    assert got["sydney.jpg"] == "unreadable" and got["arezzo.jpg"] == "embedded"
+    assert "Input/output error" in latest(read_manifest(out))["sydney.jpg"].reason
+
+
+def test_a_missing_csv_is_named_before_any_model_loads(tmp_path):
+    config = EmbedConfig(out=tmp_path / "ds", csv=tmp_path / "typo.csv", images=tmp_path)
+    with pytest.raises(ValueError, match=r"typo\.csv: no such CSV file"):
+        config.validate()
+
+
 def test_a_rerun_skips_what_is_done(tmp_path, photos, encoder):
     out = tmp_path / "ds"
     build_dataset(EmbedConfig(out=out, photos=photos), encoder)

@@ -122,3 +122,17 @@ def test_eval_refuses_weights_of_another_encoder(run, tiny_encoder, tmp_path, ca
     assert cli.main([*predict, "--out", str(tmp_path / "p.csv")]) == 2
     err = capsys.readouterr().err
     assert "was embedded with custom model tiny-vit" in err and "another weights file" in err
+
+
+def test_eval_names_a_wrong_csv_or_folder_before_loading_a_model(run, tiny_encoder, capsys):
+    args = eval_args(run, tiny_encoder)
+    args[args.index("--checkpoint") + 1] = str(run["root"] / "no_run_here")  # never reached
+    wrong_images = list(args)
+    wrong_images[args.index("--images") + 1] = str(run["root"] / "typo")
+    assert cli.main(wrong_images) == 2
+    assert "typo: no such folder" in capsys.readouterr().err
+    wrong_csv = list(args)
+    wrong_csv[args.index("--csv") + 1] = str(run["root"] / "typo.csv")
+    assert cli.main(wrong_csv) == 2
+    err = capsys.readouterr().err
+    assert "typo.csv" in err and "no_run_here" not in err
