@@ -112,9 +112,15 @@ def download_tag_weights(
     cache_dir: Path | None,
     progress: Callable[[int, int], None] | None = None,
     endpoint: str | None = None,
+    *,
+    cancel: Callable[[], bool] | None = None,
 ) -> Path:
     """Download a tag's weights from its Hugging Face repository (the safetensors file when
-    there is one) into LocDiff's download folder; returns the file."""
+    there is one) into LocDiff's download folder; returns the file.
+
+    ``progress`` and ``cancel`` go to :func:`~locdiff_core.download.download_file`: an
+    interrupted or cancelled download keeps its part (when the server serves byte ranges) and
+    the next call resumes it."""
     hf = hf_files(tag_cfg)
     if hf is None:
         raise ValueError("open_clip names no Hugging Face repository for this tag")
@@ -123,7 +129,7 @@ def download_tag_weights(
     for name in names:
         try:
             return download_file(
-                hf_file_url(repo, name, endpoint), folder / name, progress=progress
+                hf_file_url(repo, name, endpoint), folder / name, progress=progress, cancel=cancel
             )
         except DownloadError as exc:
             if exc.status != 404:

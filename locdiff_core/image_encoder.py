@@ -201,18 +201,24 @@ def find_weights(config: EncoderConfig) -> Path:
 
 
 def download_weights(
-    config: EncoderConfig, progress: ProgressFn | None = None, *, endpoint: str | None = None
+    config: EncoderConfig,
+    progress: ProgressFn | None = None,
+    *,
+    endpoint: str | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> Path:
     """Download the weights of a pretrained tag into LocDiff's cache folder; returns the file.
 
     From ``endpoint``, else ``$HF_ENDPOINT``, else the Hugging Face Hub (the safetensors file
-    when the repository has one). Atomic, size and sha256 checked; ``progress(bytes, total)``.
+    when the repository has one). Atomic, size and sha256 checked; ``progress(bytes, total)``;
+    ``cancel()`` returning True stops it with
+    :class:`~locdiff_core.download.DownloadCancelled`, keeping what arrived for a resume.
     """
     config.validate()
     if config.weights is not None or config.pretrained is None:
         raise ValueError("only the weights of a pretrained tag can be downloaded")
     arch = _architecture(config.model, config.pretrained)
-    return download_tag_weights(arch.tag_cfg, config.cache_dir, progress, endpoint)
+    return download_tag_weights(arch.tag_cfg, config.cache_dir, progress, endpoint, cancel=cancel)
 
 
 # --- building the image tower --------------------------------------------------------------
@@ -367,12 +373,15 @@ class ImageEncoder:
         return cls(tower, arch.preprocess, identity, resolve_device(device))
 
     @torch.inference_mode()
-    def embed_batch(self, pixels: torch.Tensor) -> np.ndarray:
-        """Embed preprocessed pixels ``[N x 3 x H x W]``; returns ``(N, D)`` float32 unit rows."""
+    def embed_batch(self, pixels: torch.Tensor, *, normalize: bool = True) -> np.ndarray:
+        """Embed preprocessed pixels ``[N x 3 x H x W]``; returns ``(N, D)`` float32 unit rows,
+        or with ``normalize=False`` the tower's raw projected features (GeoCLIP's input)."""
         out = self.tower(pixels.to(self.device, torch.float32))
         if isinstance(out, tuple):  # towers configured to return tokens too
             out = out[0]
-        out = torch.nn.functional.normalize(out.float(), dim=-1)
+        out = out.float()
+        if normalize:
+            out = torch.nn.functional.normalize(out, dim=-1)
         return out.cpu().numpy().astype(np.float32, copy=False)
 
     def pixels(self, image: Image.Image) -> torch.Tensor:
@@ -395,11 +404,13 @@ class ImageEncoder:
         num_workers: int = 0,
         progress: ProgressFn | None = None,
         cancel: Callable[[], bool] | None = None,
+        normalize: bool = True,
     ) -> Iterator[tuple[int, np.ndarray | PhotoError]]:
         """Yields ``(index into paths, (D,) float32 embedding or the PhotoError)`` in order.
 
         Photos are decoded and preprocessed by ``num_workers`` DataLoader processes (0: this
         one); one bad file never stops the batch; ``cancel()`` stops between batches.
+        ``normalize=False`` yields the raw features (see :meth:`embed_batch`).
         """
         if batch_size < 1 or num_workers < 0:
             raise ValueError("batch_size must be >= 1 and num_workers >= 0")
@@ -417,7 +428,8 @@ class ImageEncoder:
             if cancel is not None and cancel():
                 return
             good = [(i, px) for i, px, _ in batch if px is not None]
-            rows = self.embed_batch(torch.stack([px for _, px in good])) if good else []
+            pixels = torch.stack([px for _, px in good]) if good else None
+            rows = self.embed_batch(pixels, normalize=normalize) if good else []
             embedded = {i: row for (i, _), row in zip(good, rows, strict=True)}
             for i, _, error in batch:
                 if error is None:

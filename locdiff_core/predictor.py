@@ -28,6 +28,7 @@ from torch import Tensor
 from locdiff_core import shdd
 from locdiff_core.checkpoint import CheckpointConfig, load_checkpoint
 from locdiff_core.diffusion import GaussianDiffusion, SamplerKind, make_sampler, sample
+from locdiff_core.engines import Engine
 from locdiff_core.geo import EARTH_RADIUS_KM, angle_between, latlon_to_xyz, xyz_to_latlon
 from locdiff_core.nn import CSUNet
 
@@ -63,18 +64,29 @@ class PredictorConfig:
 class Candidate:
     lat: float
     lon: float
-    share: float  # fraction of the samples in this cluster
+    share: float  # fraction of the samples (LocDiffusion) or of the probability (GeoCLIP)
 
 
 @dataclass(frozen=True)
 class LocationPrediction:
-    best: tuple[float, float]  # (lat, lon) degrees: centre of the densest cluster
-    centre: tuple[float, float]  # the paper's answer: centre of all samples
+    """One photo's answer, whichever engine gave it.
+
+    LocDiffusion: ``best`` is the centre of the densest cluster of samples, ``centre`` the
+    paper's answer (the centre of all samples), radii and shares count samples. GeoCLIP and
+    the hybrid: ``best`` is the most probable gallery point of the cluster holding the most
+    probability, ``centre`` the engine's paper answer (the top gallery point), radii and shares
+    count probability; ``samples`` are the most probable gallery points (GeoCLIP) or
+    LocDiffusion's samples (hybrid).
+    """
+
+    best: tuple[float, float]  # (lat, lon) degrees
+    centre: tuple[float, float]  # the paper's answer of the engine
     candidates: tuple[Candidate, ...]  # ranked; the first is the best guess's cluster
-    radius50_km: float  # around the best guess, holding half of the samples
+    radius50_km: float  # around the best guess, holding half of the samples or probability
     radius90_km: float
-    samples: np.ndarray  # (K, 2) lat, lon of the decoded samples
-    density: np.ndarray | None = None  # (H, W) mixture density per steradian, if asked
+    samples: np.ndarray  # (K, 2) lat, lon
+    density: np.ndarray | None = None  # (H, W) density per steradian, if asked
+    engine: Engine = Engine.LOCDIFF
 
 
 def _nearest_rank_radius(dist_km: np.ndarray, q: float) -> float:

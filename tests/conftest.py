@@ -121,3 +121,32 @@ def hub():
     yield fake
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def vit_l14(tmp_path_factory):
+    """A random CLIP ViT-L/14 image tower built as OpenAI's (QuickGELU), and its weights as an
+    open_clip-format safetensors file: ``(tower, path)``. About 1.2 GB on disk, made once."""
+    from safetensors.torch import save_file
+
+    from locdiff_core.image_encoder import _architecture, _build_tower
+
+    arch = _architecture("ViT-L-14", "openai")
+    assert arch.quick_gelu
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        tower = _build_tower(arch).eval()
+    path = tmp_path_factory.mktemp("vit_l14") / "vit-l-14-random.safetensors"
+    save_file({k: v.contiguous() for k, v in tower.state_dict().items()}, path)
+    return tower, path
+
+
+@pytest.fixture(scope="session")
+def geoclip_cache(tmp_path_factory):
+    """A cache folder in which GeoCLIP's real gallery (the installed wheel's) is encoded once
+    per test session (about 30 s)."""
+    from locdiff_core.geoclip import GeoCLIPHead
+
+    folder = tmp_path_factory.mktemp("geoclip_cache")
+    GeoCLIPHead.load(cache_dir=folder)
+    return folder

@@ -1,13 +1,15 @@
 """``locdiff eval``: accuracy, median error and GeoScore of predictions or of a checkpoint.
 
     locdiff eval --pred PRED.csv --data TEST [--json]
-    locdiff eval --checkpoint RUN_DIR --csv TEST.csv --images ROOT [--encoder-weights FILE]
+    locdiff eval [--engine geoclip|locdiff|hybrid] [--checkpoint RUN_DIR] --csv TEST.csv \
+        --images ROOT [--encoder-weights FILE]
 
 The first form scores a prediction CSV from ``locdiff predict`` against the embedding dataset
 (a ``.npz`` file or a folder of shards) it was predicted on. The second runs end to end: it
-embeds the CSV's images (``IMG_ID, LAT, LON`` rows, as in Im2GPS3k) with the checkpoint's own
-image encoder, predicts and scores, and says how many images were skipped and why. Both print
-a table, or the numbers as JSON.
+predicts the CSV's images (``IMG_ID, LAT, LON`` rows, as in Im2GPS3k) with an engine (as
+``locdiff predict``: GeoCLIP needs no checkpoint, LocDiffusion and the hybrid do; without
+``--engine`` the best the checkpoint allows), scores, and says how many images were skipped and
+why. Both print a table, or the numbers as JSON.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 from pathlib import Path
 
 from trainer.embed_cli import add_encoder_options
+from trainer.predict_cli import add_engine_options
 
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
@@ -42,10 +45,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
         "--encoder-weights", type=Path, metavar="FILE", help="when the encoder has no tag"
     )
     add_encoder_options(images, choose_model=False)
-    images.add_argument("--samples", type=int, default=16, help="samples per image (paper 16)")
-    images.add_argument("--steps", type=int, help="sampler steps (default: ddpm all, ddim 20)")
-    images.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim"])
-    images.add_argument("--seed", type=int, default=0)
+    add_engine_options(images)
     images.add_argument("--out", type=Path, metavar="PRED.csv", help="also save the predictions")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run_eval)
@@ -56,49 +56,43 @@ def run_eval(args: argparse.Namespace) -> int:
     # imported here so that `locdiff --help` does not wait for torch
     from trainer.evaluate import evaluate, format_table
 
-    from_images = [args.checkpoint, args.csv, args.images]
+    from_images = [args.checkpoint, args.csv, args.images, args.engine]
     if args.pred is not None or args.data is not None:
         if args.pred is None or args.data is None or any(a is not None for a in from_images):
             raise ValueError(
-                "give --pred PRED.csv --data TEST, or --checkpoint RUN_DIR --csv TEST.csv "
-                "--images ROOT"
+                "give --pred PRED.csv --data TEST, or --csv TEST.csv --images ROOT (with "
+                "--engine and --checkpoint RUN_DIR as needed)"
             )
         result = evaluate(args.pred, args.data)
         print(json.dumps(result, indent=2) if args.json else format_table(result))
         return 0
-    if any(a is None for a in from_images):
+    if args.csv is None or args.images is None:
         raise ValueError(
-            "give --checkpoint RUN_DIR --csv TEST.csv --images ROOT (or --pred and --data)"
+            "give --csv TEST.csv --images ROOT (with --engine and --checkpoint RUN_DIR as "
+            "needed), or --pred PRED.csv --data TEST"
         )
     return _eval_images(args)
 
 
 def _eval_images(args: argparse.Namespace) -> int:
-    from locdiff_core.diffusion import SamplerKind
-    from locdiff_core.predictor import PredictorConfig
     from trainer.evaluate import evaluate_images, format_table
+    from trainer.predict_cli import pipeline_config
     from trainer.predictions import write_predictions
     from trainer.progress import StageBars
 
-    config = PredictorConfig(
-        num_samples=args.samples,
-        sampler=SamplerKind(args.sampler),
-        num_steps=args.steps,
-        seed=args.seed,
-    )
-    bars = StageBars(units={"predicting": "sampler steps"})
+    config = pipeline_config(args)
+    bars = StageBars(units={"predicting": "photos"})
     try:
         result = evaluate_images(
             args.checkpoint,
             args.csv,
             args.images,
+            engine=config.engine,
             encoder_weights=args.encoder_weights,
             device=args.device,
             download=args.download,
             cache_dir=args.cache_dir,
             config=config,
-            batch_size=args.batch_size,
-            num_workers=args.workers,
             progress=bars,
         )
     finally:
@@ -108,10 +102,12 @@ def _eval_images(args: argparse.Namespace) -> int:
     skipped = sum(result.skipped.values())
     if args.json:
         payload = {**result.scores, "images": result.total, "skipped": dict(result.skipped)}
+        payload["engine"] = result.engine
         print(json.dumps(payload, indent=2))
     else:
         print(format_table(result.scores))
         reasons = ", ".join(f"{n} {k}" for k, n in sorted(result.skipped.items()))
+        print(f"engine {result.engine}: ", end="")
         print(f"{result.total - skipped} of {result.total} images scored", end="")
         print(f"; skipped {reasons}" if skipped else "")
         for problem in result.problems:

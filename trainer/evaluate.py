@@ -1,14 +1,16 @@
-"""Score a prediction CSV against the dataset it was predicted on (issue 3, paper Sec. 5), or a
-checkpoint end to end on a location CSV's images (:func:`evaluate_images`).
+"""Score a prediction CSV against the dataset it was predicted on (paper Sec. 5), or an engine
+end to end on a location CSV's images (:func:`evaluate_images`).
 
 Rows are matched to the dataset by ``id``; every image of the dataset must have exactly one
 prediction. The field's numbers (:func:`locdiff_core.metrics.summarize`) are computed twice:
-for the best guess (the densest cluster of samples) and for the paper's answer (the geographic
-centre of the samples), so the two can be compared on the same images.
+for the best guess and for the engine's paper answer (``centre``: LocDiffusion's centre of the
+samples, GeoCLIP's and LocDiff-H's top gallery point), so the two can be compared on the same
+images.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -18,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from locdiff_core.engines import Engine
 from locdiff_core.geo import great_circle_km
-from locdiff_core.image_encoder import ImageEncoder, resolve_device
 from locdiff_core.metrics import THRESHOLDS_KM, accuracy_key, summarize
 from locdiff_core.photo.errors import PhotoError
-from locdiff_core.predictor import Predictor, PredictorConfig
+from locdiff_core.pipeline import Pipeline, PipelineConfig
 from trainer.data import load_embeddings
 from trainer.embed import outcome_of
 from trainer.location_csv import BadRow, LocatedImage, read_location_csv
@@ -117,23 +119,24 @@ class ImageEvaluation:
     skipped: Counter = field(default_factory=Counter)  # outcome ("missing", ...) -> images
     problems: list[str] = field(default_factory=list)  # the first few reasons
     predictions: list[PredictionRow] = field(default_factory=list)
+    engine: str = ""  # the engine that predicted (locdiff_core.engines.Engine values)
 
 
 def evaluate_images(
-    checkpoint: str | os.PathLike,
+    checkpoint: str | os.PathLike | None,
     csv_path: str | os.PathLike,
     images: str | os.PathLike,
     *,
+    engine: Engine | None = None,
     encoder_weights: Path | None = None,
     device: str = "auto",
     download: bool = False,
     cache_dir: Path | None = None,
-    config: PredictorConfig | None = None,
-    batch_size: int = 64,
-    num_workers: int = 0,
+    config: PipelineConfig | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> ImageEvaluation:
-    """Embed the CSV's images with the checkpoint's own encoder, predict, and score.
+    """Predict the CSV's images with ``engine`` (``None``: the best the checkpoint allows;
+    GeoCLIP needs no checkpoint) through :class:`~locdiff_core.pipeline.Pipeline`, and score.
 
     Images that are missing, unreadable or on a bad row are skipped and counted. The CSV and
     the image folder are checked before any model is loaded (a typo costs no load).
@@ -141,16 +144,17 @@ def evaluate_images(
     if not Path(images).is_dir():
         raise ValueError(f"{images}: no such folder (--images, the folder the ids are under)")
     rows = list(read_location_csv(csv_path, images))
-    predictor = Predictor.from_checkpoint(checkpoint, resolve_device(device))
-    encoder = ImageEncoder.for_checkpoint(
-        predictor.config.encoder,
-        weights=encoder_weights,
+    config = dataclasses.replace(config or PipelineConfig(), engine=engine)
+    pipeline = Pipeline.load(
+        engine,
+        checkpoint=checkpoint,
+        encoder_weights=encoder_weights,
         device=device,
         download=download,
         cache_dir=cache_dir,
     )
+    result = ImageEvaluation({}, len(rows), engine=pipeline.resolve(engine).value)
     located = [r for r in rows if isinstance(r, LocatedImage)]
-    result = ImageEvaluation({}, len(rows))
 
     def skip(outcome: str, reason: str) -> None:
         result.skipped[outcome] += 1
@@ -160,28 +164,22 @@ def evaluate_images(
     for row in rows:
         if isinstance(row, BadRow):
             skip(Outcome.BAD_ROW.value, row.reason)
-    kept, embeddings = [], []
-    for i, out in encoder.embed_paths(
-        [r.path for r in located],
-        batch_size=batch_size,
-        num_workers=num_workers,
-        progress=_stage(progress, "embedding"),
+    kept = []
+    report = _stage(progress, "predicting")
+    photos_progress = None if report is None else (lambda d, t: report(int(d), t))
+    for i, out in pipeline.predict_paths(
+        [r.path for r in located], config, progress=photos_progress
     ):
         if isinstance(out, PhotoError):
             skip(outcome_of(out).value, str(out))
         else:
             kept.append(located[i])
-            embeddings.append(out)
+            result.predictions.append(PredictionRow.from_prediction(located[i].id, out))
     if not kept:
         raise ValueError(
-            f"{csv_path}: none of its {len(rows)} images could be embedded "
+            f"{csv_path}: none of its {len(rows)} images could be read "
             f"({dict(result.skipped)}; e.g. {result.problems[:1]}); check --images"
         )
-    config = config or PredictorConfig()
-    for i, p in predictor.iter_predict(
-        np.stack(embeddings), config, progress=_stage(progress, "predicting")
-    ):
-        result.predictions.append(PredictionRow.from_prediction(kept[i].id, p))
     true_lat = np.array([r.lat for r in kept])
     true_lon = np.array([r.lon for r in kept])
     result.scores = score(result.predictions, true_lat, true_lon)

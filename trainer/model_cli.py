@@ -1,11 +1,11 @@
-"""``locdiff train`` and ``locdiff predict``: the model from the command line (issue 3).
+"""``locdiff train``: the model from the command line; ``locdiff predict`` lives in
+:mod:`trainer.predict_cli`.
 
     locdiff train --data TRAIN [--val VAL | --val-fraction F --val-min-km KM] --out RUN_DIR \\
         --degree 47 --epochs 10 --batch-size 512 --seed 0 [--device cpu|cuda]
     torchrun --standalone --nproc-per-node N -m trainer train ...   (same options)
     locdiff train --resume RUN_DIR [--epochs MORE ...]
-    locdiff predict --checkpoint RUN_DIR --data TEST --out PRED.csv \\
-        [--samples 16 --steps 100 --sampler ddpm|ddim --seed 0]
+    locdiff predict ...   (trainer.predict_cli)
 
 ``TRAIN``, ``VAL`` and ``TEST`` are embedding datasets (a ``.npz`` file or a folder of shards);
 ``PRED.csv`` is scored by ``locdiff eval``. Multi-GPU and multi-node commands:
@@ -139,20 +139,9 @@ def train_config(args: argparse.Namespace):
 
 def add_model_parsers(subparsers) -> None:
     _add_train_parser(subparsers)
-    predict = subparsers.add_parser(
-        "predict", help="predict locations for an embedding dataset", description=__doc__
-    )
-    predict.add_argument("--checkpoint", type=Path, required=True, metavar="RUN_DIR")
-    predict.add_argument("--data", type=Path, required=True, metavar="TEST")
-    predict.add_argument("--out", type=Path, required=True, metavar="PRED.csv")
-    predict.add_argument("--samples", type=int, default=16, help="samples per input (paper 16)")
-    predict.add_argument("--steps", type=int, help="sampler steps (default: ddpm all, ddim 20)")
-    predict.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim"])
-    predict.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance")
-    predict.add_argument("--seed", type=int, default=0)
-    predict.add_argument("--device", default="cpu")
-    predict.add_argument("--batch-size", type=int, default=32, help="inputs sampled together")
-    predict.set_defaults(func=run_predict)
+    from trainer.predict_cli import add_predict_parser
+
+    add_predict_parser(subparsers)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -165,35 +154,4 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"locdiff train: error: {exc}", file=sys.stderr)
         return 1
     print(f"checkpoint: {path}")
-    return 0
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    from locdiff_core.checkpoint import check_encoder
-    from locdiff_core.diffusion import SamplerKind
-    from locdiff_core.predictor import Predictor, PredictorConfig
-    from trainer.data import load_embeddings
-    from trainer.predictions import PredictionRow, write_predictions
-
-    predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
-    data = load_embeddings(args.data)
-    check_encoder(predictor.config.encoder, data.encoder, str(args.data))
-    config = PredictorConfig(
-        num_samples=args.samples,
-        sampler=SamplerKind(args.sampler),
-        num_steps=args.steps,
-        guidance_scale=args.guidance,
-        seed=args.seed,
-        batch_size=args.batch_size,
-    )
-
-    from trainer.progress import ProgressBar
-
-    progress = ProgressBar("predicting", unit="sampler steps")  # ends its line when done
-    rows = [
-        PredictionRow.from_prediction(str(data.ids[i]), p)
-        for i, p in predictor.iter_predict(data.embedding, config, progress=progress)
-    ]
-    n = write_predictions(args.out, rows)
-    print(f"wrote {n} predictions to {args.out}")
     return 0

@@ -7,7 +7,9 @@ UTF-8, one header row, one row per input image, columns :data:`COLUMNS`:
 * ``centre_lat, centre_lon``: the paper's answer (geographic centre of the K decoded samples);
 * ``radius50_km, radius90_km``: radii around the best guess holding 50% and 90% of the samples;
 * ``candN_lat, candN_lon, candN_share`` for N = 1..3: the ranked candidate locations and their
-  share of samples; the cells of missing candidates are empty.
+  share of samples (or of probability); the cells of missing candidates are empty;
+* ``engine``: the engine that made the guess (``geoclip``, ``locdiff`` or ``hybrid``; see
+  :mod:`locdiff_core.engines`); files without the column read as engine ``""``.
 
 Degrees are written with 6 decimals (0.1 m), km with 3 and shares with 4. Reading accepts a
 UTF-8 byte-order mark and extra columns, and names the file, line and column of any problem.
@@ -38,6 +40,8 @@ CANDIDATE_COLUMNS = tuple(
     tuple(f"cand{k}_{f}" for f in CANDIDATE_FIELDS) for k in range(1, MAX_CANDIDATES + 1)
 )
 COLUMNS = ("id", *SCALAR_COLUMNS, *(c for cand in CANDIDATE_COLUMNS for c in cand))
+ENGINE_COLUMN = "engine"  # optional when reading
+ENGINES = ("", "geoclip", "locdiff", "hybrid")
 _DECIMALS = {"lat": 6, "lon": 6, "km": 3, "share": 4}
 
 Candidate = tuple[float, float, float]  # lat, lon degrees; share of samples in [0, 1]
@@ -59,8 +63,14 @@ class PredictionRow:
     radius50_km: float
     radius90_km: float
     candidates: tuple[Candidate, ...] = ()  # ranked, at most MAX_CANDIDATES
+    engine: str = ""  # geoclip, locdiff, hybrid, or "" when not recorded
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(
+                f"PredictionRow {self.id!r}: engine {self.engine!r} is none of "
+                f"{', '.join(e for e in ENGINES if e)}"
+            )
         if not isinstance(self.id, str) or not self.id:
             raise ValueError(f"PredictionRow: id must be a non-empty string, got {self.id!r}")
         if len(self.candidates) > MAX_CANDIDATES:
@@ -98,6 +108,7 @@ class PredictionRow:
             radius50_km=p.radius50_km,
             radius90_km=p.radius90_km,
             candidates=tuple((c.lat, c.lon, c.share) for c in p.candidates[:MAX_CANDIDATES]),
+            engine=str(getattr(p, "engine", "") or ""),
         )
 
     def _float(self, column: str, value) -> float:
@@ -138,7 +149,7 @@ def write_predictions(path: str | os.PathLike, rows: Iterable[PredictionRow]) ->
     seen: set[str] = set()
     with atomic_write(path, text=True) as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(COLUMNS)
+        writer.writerow((*COLUMNS, ENGINE_COLUMN))
         for row in rows:
             if row.id in seen:
                 raise ValueError(f"{path}: id {row.id!r} is predicted twice; ids must be unique")
@@ -152,7 +163,7 @@ def _cells(row: PredictionRow) -> list[str]:
     for column, value in row.numbers():
         cells.append(f"{value:.{_DECIMALS[column.rsplit('_', 1)[1]]}f}")
     missing = MAX_CANDIDATES - len(row.candidates)
-    return cells + [""] * (missing * len(CANDIDATE_FIELDS))
+    return [*cells, *[""] * (missing * len(CANDIDATE_FIELDS)), row.engine]
 
 
 def read_predictions(path: str | os.PathLike) -> list[PredictionRow]:
@@ -238,7 +249,12 @@ def _parse_row(where: str, cell: dict[str, str]) -> PredictionRow:
             )
         lat, lon, share = (_number(where, n, cell[n]) for n in names)
         candidates.append((lat, lon, share))
-    return PredictionRow(id=cell["id"], **values, candidates=tuple(candidates))
+    engine = cell.get(ENGINE_COLUMN, "")
+    if engine not in ENGINES:
+        raise PredictionFileError(
+            f"{where}, column {ENGINE_COLUMN}: {engine!r} is none of geoclip, locdiff, hybrid"
+        )
+    return PredictionRow(id=cell["id"], **values, candidates=tuple(candidates), engine=engine)
 
 
 def _number(where: str, column: str, text: str) -> float:

@@ -8,8 +8,8 @@ exported at, and says where it came from (``location_source``), in this order of
 * ``predicted``: the model's best guess (the decoder's mode).
 
 Next to it come whatever else is known: the prediction (best location, the centre the paper
-reports, i.e. the density's spherical mean, confidence radii for given probability masses and
-the top candidates), the EXIF and confirmed positions, the great-circle error of the best guess
+reports, i.e. the density's spherical mean, the engine that made it, confidence radii for given
+probability masses and the top candidates), the EXIF and confirmed positions, the great-circle error of the best guess
 against the EXIF position, and a place name. A photo with no location at all is not a record.
 
 CSV is UTF-8 with a header row. Text cells that a spreadsheet would run as a formula (starting
@@ -66,6 +66,7 @@ class PhotoRecord:
     place: str = ""  # the place name at the location
     confirmed_lat: float | None = None
     confirmed_lon: float | None = None
+    engine: str = ""  # the engine of the prediction (locdiff_core.engines), "" if none
 
     def __post_init__(self) -> None:
         if self.location is None:
@@ -117,7 +118,7 @@ def csv_text(records: Sequence[PhotoRecord]) -> str:
     masses = sorted({m for r in records for m, _ in r.radii_km})
     num_candidates = max((len(r.candidates) for r in records), default=0)
     header = ["file", "lat", "lon", "location_source"]
-    header += ["best_lat", "best_lon", "centre_lat", "centre_lon"]
+    header += ["best_lat", "best_lon", "centre_lat", "centre_lon", "engine"]
     header += [f"radius_{_mass_label(m)}pct_km" for m in masses]
     for i in range(1, num_candidates + 1):
         header += [f"candidate{i}_lat", f"candidate{i}_lon", f"candidate{i}_score"]
@@ -128,7 +129,7 @@ def csv_text(records: Sequence[PhotoRecord]) -> str:
     for r in records:
         radii = dict(r.radii_km)
         row = [str(r.path), *r.location]
-        row += [r.best_lat, r.best_lon, r.centre_lat, r.centre_lon]
+        row += [r.best_lat, r.best_lon, r.centre_lat, r.centre_lon, r.engine]
         row += [radii.get(m) for m in masses]
         for i in range(num_candidates):
             c = r.candidates[i] if i < len(r.candidates) else None
@@ -159,6 +160,7 @@ def geojson_dict(records: Iterable[PhotoRecord]) -> dict:
             "location_source": source,
             "best": _lon_lat(r.best_lat, r.best_lon),
             "centre": _lon_lat(r.centre_lat, r.centre_lon),
+            "engine": r.engine or None,
             "radii_km": {f"{m:g}": _finite(km) for m, km in r.radii_km},
             "candidates": [
                 {"coordinates": [c.lon, c.lat], "score": _finite(c.score)} for c in r.candidates

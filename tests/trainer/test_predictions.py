@@ -55,11 +55,25 @@ def test_round_trip_with_zero_to_three_candidates(tmp_path):
     assert write_predictions(path, iter(rows)) == 3
     assert read_predictions(path) == rows
     lines = path.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == HEADER
+    assert lines[0] == HEADER + ",engine"
     assert lines[2] == "été/1,-33.800000,151.200000,-30.000000,150.000000,1.000,2.000," + (
-        "-33.800000,151.200000,1.0000,,,,,,"
+        "-33.800000,151.200000,1.0000,,,,,,,"
     )
     assert os.listdir(tmp_path) == ["pred.csv"]
+
+
+def test_the_engine_column_round_trips_and_is_optional(tmp_path):
+    rows = [
+        PredictionRow("a", 1, 2, 3, 4, 5, 6, engine="hybrid"),
+        PredictionRow("b", 1, 2, 3, 4, 5, 6, engine="geoclip"),
+    ]
+    path = tmp_path / "pred.csv"
+    write_predictions(path, rows)
+    assert [r.engine for r in read_predictions(path)] == ["hybrid", "geoclip"]
+    assert read_text(tmp_path, HEADER + "\n" + GOOD + "\n")[0].engine == ""  # older files
+    assert "column engine: 'magic'" in error(tmp_path, HEADER + ",engine\n" + GOOD + ",magic\n")
+    with pytest.raises(ValueError, match="engine 'x' is none of"):
+        PredictionRow("c", 1, 2, 3, 4, 5, 6, engine="x")
 
 
 def test_rows_accept_numpy_and_torch_scalars():

@@ -121,3 +121,13 @@ def test_gpx_waypoints(tmp_path):
     types = [w.find(f"{{{GPX_NS}}}type").text for w in wpts]
     assert types == ["exif", "predicted", "confirmed"]
     assert gpx_text([]).startswith("<?xml")
+
+
+def test_the_engine_of_the_prediction_is_exported(tmp_path):
+    guessed = PhotoRecord(Path("g.jpg"), 48.86, 2.35, 48.9, 2.3, engine="hybrid")
+    typed = PhotoRecord(Path("t.jpg"), confirmed_lat=1.0, confirmed_lon=2.0)
+    write_csv([guessed, typed], tmp_path / "out.csv")
+    header, first, second = list(csv.reader((tmp_path / "out.csv").open(encoding="utf-8")))
+    assert header[8] == "engine" and first[8] == "hybrid" and second[8] == ""
+    features = geojson_dict([guessed, typed])["features"]
+    assert [f["properties"]["engine"] for f in features] == ["hybrid", None]

@@ -1,0 +1,66 @@
+"""LocDiff-H (paper Appendix A.4, Table 1): LocDiffusion narrows the regions, GeoCLIP's
+retrieval picks the place within them.
+
+LocDiffusion's decoded samples of a photo mark its candidate regions; GeoCLIP's softmax over
+the gallery is restricted to the gallery points within ``radius_km`` (200 km in the paper) of
+any sample, and the hybrid answers with the retrieval's result inside those regions (its top
+point as the paper's answer, its clusters as candidates; the samples stay LocDiffusion's).
+When no gallery point lies within the radius of any sample, LocDiffusion's own prediction is
+the answer and says so (its ``engine`` is ``locdiff``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from locdiff_core.engines import Engine
+from locdiff_core.geo import EARTH_RADIUS_KM, latlon_to_xyz
+from locdiff_core.geoclip.head import GeoCLIPHead, RetrievalConfig
+from locdiff_core.predictor import LocationPrediction
+
+DEFAULT_RADIUS_KM = 200.0
+
+
+def region_masks(gallery_xyz: Tensor, samples: Sequence[np.ndarray], radius_km: float) -> Tensor:
+    """``[N x G]`` bool: gallery point ``g`` lies within ``radius_km`` of a sample of photo ``n``
+    (``samples[n]`` is ``(K, 2)`` lat, lon degrees; ``gallery_xyz`` ``[G x 3]`` float64)."""
+    if not radius_km > 0:
+        raise ValueError(f"the hybrid's radius must be positive, got {radius_km} km")
+    cos_r = math.cos(min(radius_km / EARTH_RADIUS_KM, math.pi))
+    rows = []
+    for points in samples:
+        pts = torch.as_tensor(np.asarray(points, dtype=np.float64))
+        xyz = latlon_to_xyz(pts[:, 0], pts[:, 1])  # (K, 3)
+        rows.append(((gallery_xyz @ xyz.T) >= cos_r).any(1))
+    return torch.stack(rows) if rows else torch.zeros((0, gallery_xyz.shape[0]), dtype=torch.bool)
+
+
+def hybrid_predict(
+    geoclip: GeoCLIPHead,
+    raw,
+    locdiff: Sequence[LocationPrediction],
+    config: RetrievalConfig | None = None,
+    *,
+    radius_km: float = DEFAULT_RADIUS_KM,
+    density_size: tuple[int, int] | None = None,
+) -> list[LocationPrediction]:
+    """The hybrid's predictions of photos with raw backbone features ``raw`` (``[N x 768]``)
+    and LocDiffusion predictions ``locdiff`` (one per row)."""
+    config = config or RetrievalConfig()
+    masks = region_masks(geoclip.gallery.xyz, [p.samples for p in locdiff], radius_km)
+    restricted = geoclip.predict(
+        raw, config, masks=masks, density_size=density_size, engine=Engine.HYBRID
+    )
+    out = []
+    for own, hybrid in zip(locdiff, restricted, strict=True):
+        if hybrid is None:
+            out.append(dataclasses.replace(own, engine=Engine.LOCDIFF))
+        else:
+            out.append(dataclasses.replace(hybrid, samples=own.samples))
+    return out

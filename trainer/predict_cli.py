@@ -1,0 +1,177 @@
+"""``locdiff predict``: locations for photos or an embedding dataset, with any engine.
+
+    locdiff predict [--engine geoclip|locdiff|hybrid] --images PHOTO_OR_FOLDER... --out PRED.csv \\
+        [--checkpoint RUN_DIR] [--encoder-weights FILE] [--download]
+    locdiff predict --engine locdiff --checkpoint RUN_DIR --data TEST --out PRED.csv
+
+Engines (``locdiff_core.engines``): ``geoclip`` (GeoCLIP's retrieval, no checkpoint needed),
+``locdiff`` (LocDiffusion, a checkpoint) and ``hybrid`` (LocDiff-H: LocDiffusion's regions, then
+GeoCLIP's retrieval within ``--hybrid-radius-km`` of them; a checkpoint trained on CLIP
+ViT-L/14). Without ``--engine`` the best engine the inputs allow is used: the hybrid with a
+checkpoint on that backbone, LocDiffusion with another checkpoint, GeoCLIP without one.
+
+With ``--images`` each photo is embedded once; a photo that cannot be read is reported on
+stderr with the reason and left out, the others are predicted, and the exit status is 1. With
+``--data`` the dataset's embeddings are used as they are (LocDiffusion only: the datasets keep
+unit-length embeddings, and GeoCLIP reads the raw features).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_predict_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict",
+        help="predict where photos (or an embedding dataset) were taken",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_engine_options(p)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--images", type=Path, nargs="+", metavar="PHOTO", help="photos or folders (recursive)"
+    )
+    source.add_argument("--data", type=Path, metavar="TEST", help="an embedding dataset")
+    p.add_argument("--out", type=Path, required=True, metavar="PRED.csv")
+    p.add_argument("--checkpoint", type=Path, metavar="RUN_DIR", help="a LocDiffusion run")
+    p.add_argument(
+        "--encoder-weights",
+        type=Path,
+        metavar="FILE",
+        help="a local weights file of the image encoder (open_clip format, as embed --weights)",
+    )
+    p.add_argument(
+        "--download", action="store_true", help="download missing encoder weights (once)"
+    )
+    p.add_argument("--cache-dir", type=Path, metavar="DIR", help="where weights are kept")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--batch-size", type=int, default=32, help="inputs predicted together")
+    p.add_argument("--workers", type=int, default=0, help="processes decoding photos")
+    p.set_defaults(func=run_predict)
+
+
+def add_engine_options(parser) -> None:
+    """The options that pick the engine and tune its heads (``predict`` and ``eval``)."""
+    add = parser.add_argument
+    add(
+        "--engine",
+        choices=["geoclip", "locdiff", "hybrid"],
+        help="default: hybrid with a checkpoint on CLIP ViT-L/14, locdiff with another "
+        "checkpoint, geoclip without one",
+    )
+    add("--samples", type=int, default=16, help="LocDiffusion samples per photo (paper 16)")
+    add("--steps", type=int, help="sampler steps (default: ddpm all, ddim 20)")
+    add("--sampler", default="ddim", choices=["ddpm", "ddim"])
+    add("--guidance", type=float, default=1.0, help="classifier-free guidance")
+    add("--seed", type=int, default=0)
+    add("--hybrid-radius-km", type=float, default=200.0, help="LocDiff-H's radius (paper 200)")
+
+
+def pipeline_config(args: argparse.Namespace):
+    """The :class:`~locdiff_core.pipeline.PipelineConfig` of the command line."""
+    from locdiff_core.diffusion import SamplerKind
+    from locdiff_core.engines import parse_engine
+    from locdiff_core.pipeline import PipelineConfig
+    from locdiff_core.predictor import PredictorConfig
+
+    locdiff = PredictorConfig(
+        num_samples=args.samples,
+        sampler=SamplerKind(args.sampler),
+        num_steps=args.steps,
+        guidance_scale=args.guidance,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
+    return PipelineConfig(
+        engine=parse_engine(args.engine) if args.engine else None,
+        locdiff=locdiff,
+        hybrid_radius_km=args.hybrid_radius_km,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+    )
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    config = pipeline_config(args)
+    if args.data is not None:
+        return _predict_dataset(args, config)
+    return _predict_images(args, config)
+
+
+def load_pipeline(args: argparse.Namespace, engine):
+    """The pipeline for ``engine`` (``None``: the best the checkpoint allows)."""
+    from locdiff_core.pipeline import Pipeline
+    from trainer.progress import ProgressBar
+
+    bar = ProgressBar("downloading the encoder weights", unit="bytes")
+    return Pipeline.load(
+        engine,
+        checkpoint=args.checkpoint,
+        encoder_weights=args.encoder_weights,
+        device=args.device,
+        download=args.download,
+        progress=bar,
+        cache_dir=args.cache_dir,
+    )
+
+
+def _predict_images(args: argparse.Namespace, config) -> int:
+    from locdiff_core.photo.reading import find_photos
+    from trainer.predictions import PredictionRow, write_predictions
+    from trainer.progress import ProgressBar
+
+    missing = [p for p in args.images if not p.exists()]
+    if missing:
+        raise ValueError(f"{missing[0]}: no such photo or folder (--images)")
+    paths = find_photos(args.images)
+    if not paths:
+        raise ValueError(f"no photos found in {', '.join(map(str, args.images))}")
+    pipeline = load_pipeline(args, config.engine)
+    engine = pipeline.resolve(config.engine)
+    print(f"engine: {engine.label}; {len(paths)} photos", file=sys.stderr)
+    bar = ProgressBar("predicting", unit="photos")
+    rows, failed = [], 0
+    for i, result in pipeline.predict_paths(paths, config, progress=bar):
+        if isinstance(result, Exception):
+            failed += 1
+            print(f"{paths[i]}: {getattr(result, 'message', None) or result}", file=sys.stderr)
+        else:
+            rows.append(PredictionRow.from_prediction(str(paths[i]), result))
+    if not rows:
+        raise ValueError(f"none of the {len(paths)} photos could be read; nothing was written")
+    n = write_predictions(args.out, rows)
+    print(f"wrote {n} predictions to {args.out}" + (f"; {failed} photos failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def _predict_dataset(args: argparse.Namespace, config) -> int:
+    from locdiff_core.checkpoint import check_encoder
+    from locdiff_core.engines import Engine
+    from locdiff_core.image_encoder import resolve_device
+    from locdiff_core.predictor import Predictor
+    from trainer.data import load_embeddings
+    from trainer.predictions import PredictionRow, write_predictions
+    from trainer.progress import ProgressBar
+
+    if config.engine not in (None, Engine.LOCDIFF):
+        raise ValueError(
+            f"--engine {config.engine.value} reads the raw image features, which embedding "
+            "datasets do not keep; predict from the photos with --images, or use --engine locdiff"
+        )
+    if args.checkpoint is None:
+        raise ValueError("--data needs --checkpoint RUN_DIR (LocDiffusion); or use --images")
+    predictor = Predictor.from_checkpoint(args.checkpoint, resolve_device(args.device))
+    data = load_embeddings(args.data)
+    check_encoder(predictor.config.encoder, data.encoder, str(args.data))
+    progress = ProgressBar("predicting", unit="sampler steps")  # ends its line when done
+    rows = [
+        PredictionRow.from_prediction(str(data.ids[i]), p)
+        for i, p in predictor.iter_predict(data.embedding, config.locdiff, progress=progress)
+    ]
+    n = write_predictions(args.out, rows)
+    print(f"wrote {n} predictions to {args.out}")
+    return 0
