@@ -300,10 +300,16 @@ class ImageEncoder:
 
     @classmethod
     def load(
-        cls, config: EncoderConfig, *, download: bool = False, progress: ProgressFn | None = None
+        cls,
+        config: EncoderConfig,
+        *,
+        download: bool = False,
+        progress: ProgressFn | None = None,
+        cancel: Callable[[], bool] | None = None,
     ) -> ImageEncoder:
         """Build the encoder of ``config`` from local weights, or download them first when
-        ``download`` is set; raises :class:`WeightsNotFoundError` offline without weights."""
+        ``download`` is set (``progress``, ``cancel``: see :func:`download_weights`); raises
+        :class:`WeightsNotFoundError` offline without weights."""
         config.validate()
         device = resolve_device(config.device)
         arch = _architecture(config.model, config.pretrained)
@@ -312,7 +318,7 @@ class ImageEncoder:
         except WeightsNotFoundError:
             if not download or config.weights is not None:
                 raise
-            path = download_weights(config, progress)
+            path = download_weights(config, progress, cancel=cancel)
         identity = _identity(arch, config.pretrained, path)
         return cls(_load_tower(arch, path), arch.preprocess, identity, device)
 
@@ -326,6 +332,7 @@ class ImageEncoder:
         download: bool = False,
         progress: ProgressFn | None = None,
         cache_dir: Path | None = None,
+        cancel: Callable[[], bool] | None = None,
     ) -> ImageEncoder:
         """Rebuild the encoder a checkpoint (or dataset) records; ``weights`` is needed when the
         identity has no pretrained tag, and must be the very file it was made with."""
@@ -350,7 +357,7 @@ class ImageEncoder:
             )
         else:
             config = EncoderConfig(name, pretrained, weights, device, cache_dir)
-            encoder = cls.load(config, download=download, progress=progress)
+            encoder = cls.load(config, download=download, progress=progress, cancel=cancel)
         require_same_encoder(
             identity,
             encoder.identity,

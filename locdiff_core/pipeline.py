@@ -86,7 +86,8 @@ class Pipeline:
 
         ``encoder_weights`` is a local weights file of the backbone (open_clip format);
         without one the backbone's weights are looked for in the caches, and downloaded only
-        with ``download`` (``progress(bytes, total)``). Raises ``ValueError`` (or
+        with ``download`` (``progress(bytes, total)``; ``cancel()`` stops the download, keeping
+        what arrived, and the gallery encoding). Raises ``ValueError`` (or
         :class:`~locdiff_core.encoder_weights.WeightsNotFoundError`) saying how to fix it.
         """
         if engine is not None and engine.needs_checkpoint and checkpoint is None:
@@ -107,6 +108,7 @@ class Pipeline:
                 download=download,
                 progress=progress,
                 cache_dir=cache_dir,
+                cancel=cancel,
             )
         wants_geoclip = engine in (Engine.GEOCLIP, Engine.HYBRID) or (
             engine is None and (predictor is None or on_geoclip_backbone(encoder.identity))
@@ -121,7 +123,9 @@ class Pipeline:
                     device,
                     cache_dir,
                 )
-                encoder = ImageEncoder.load(backbone, download=download, progress=progress)
+                encoder = ImageEncoder.load(
+                    backbone, download=download, progress=progress, cancel=cancel
+                )
             geoclip = GeoCLIPHead.load(device=encoder.device, cache_dir=cache_dir, cancel=cancel)
         return cls(encoder, predictor=predictor, geoclip=geoclip)
 

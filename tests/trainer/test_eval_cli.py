@@ -136,3 +136,19 @@ def test_eval_names_a_wrong_csv_or_folder_before_loading_a_model(run, tiny_encod
     assert cli.main(wrong_csv) == 2
     err = capsys.readouterr().err
     assert "typo.csv" in err and "no_run_here" not in err
+
+
+@pytest.mark.slow
+def test_eval_with_the_geoclip_engine_needs_no_checkpoint(vit_l14, geoclip_cache, tmp_path, capsys):
+    from pathlib import Path
+
+    gps = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "exif-samples" / "jpg"
+    names = ["DSCN0010.jpg", "DSCN0012.jpg"]
+    table = tmp_path / "test.csv"
+    table.write_text("IMG_ID,LAT,LON\n" + "".join(f"{n},43.47,11.88\n" for n in names))
+    args = ["eval", "--engine", "geoclip", "--csv", str(table), "--images", str(gps / "gps")]
+    args += ["--encoder-weights", str(vit_l14[1]), "--cache-dir", str(geoclip_cache)]
+    assert cli.main([*args, "--device", "cpu", "--workers", "0", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["engine"] == "geoclip" and result["best"]["count"] == 2
+    assert result["centre"]["count"] == 2 and result["images"] == 2
