@@ -81,14 +81,17 @@ class Pipeline:
         progress: Callable[[int, int], None] | None = None,
         cancel: Callable[[], bool] | None = None,
         cache_dir: Path | None = None,
+        load_encoder: bool = True,
     ) -> Pipeline:
         """The parts ``engine`` needs (``None``: every engine that ``checkpoint`` allows).
 
         ``encoder_weights`` is a local weights file of the backbone (open_clip format);
         without one the backbone's weights are looked for in the caches, and downloaded only
         with ``download`` (``progress(bytes, total)``; ``cancel()`` stops the download, keeping
-        what arrived, and the gallery encoding). Raises ``ValueError`` (or
-        :class:`~locdiff_core.encoder_weights.WeightsNotFoundError`) saying how to fix it.
+        what arrived, and the gallery encoding). ``load_encoder=False`` leaves the image
+        encoder out (for :meth:`predict_features` on embeddings made earlier). Raises
+        ``ValueError`` (or :class:`~locdiff_core.encoder_weights.WeightsNotFoundError`) saying
+        how to fix it.
         """
         if engine is not None and engine.needs_checkpoint and checkpoint is None:
             raise ValueError(
@@ -96,26 +99,28 @@ class Pipeline:
                 "--engine geoclip predicts without one"
             )
         predictor = encoder = None
+        identity: dict | None = dict(GEOCLIP_BACKBONE)
         if checkpoint is not None and engine is not Engine.GEOCLIP:
             predictor = Predictor.from_checkpoint(checkpoint, resolve_device(device))
             identity = predictor.config.encoder
             if engine is Engine.HYBRID and not on_geoclip_backbone(identity):
                 raise ValueError(hybrid_refusal(checkpoint, identity))
-            encoder = ImageEncoder.for_checkpoint(
-                identity,
-                weights=encoder_weights,
-                device=device,
-                download=download,
-                progress=progress,
-                cache_dir=cache_dir,
-                cancel=cancel,
-            )
+            if load_encoder:
+                encoder = ImageEncoder.for_checkpoint(
+                    identity,
+                    weights=encoder_weights,
+                    device=device,
+                    download=download,
+                    progress=progress,
+                    cache_dir=cache_dir,
+                    cancel=cancel,
+                )
         wants_geoclip = engine in (Engine.GEOCLIP, Engine.HYBRID) or (
-            engine is None and (predictor is None or on_geoclip_backbone(encoder.identity))
+            engine is None and on_geoclip_backbone(identity)
         )
         geoclip = None
         if wants_geoclip:
-            if encoder is None:
+            if encoder is None and load_encoder:
                 backbone = EncoderConfig(
                     GEOCLIP_BACKBONE["name"],
                     GEOCLIP_BACKBONE["pretrained"],
@@ -126,7 +131,8 @@ class Pipeline:
                 encoder = ImageEncoder.load(
                     backbone, download=download, progress=progress, cancel=cancel
                 )
-            geoclip = GeoCLIPHead.load(device=encoder.device, cache_dir=cache_dir, cancel=cancel)
+            head_device = encoder.device if encoder is not None else resolve_device(device)
+            geoclip = GeoCLIPHead.load(device=head_device, cache_dir=cache_dir, cancel=cancel)
         return cls(encoder, predictor=predictor, geoclip=geoclip)
 
     @property

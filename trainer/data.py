@@ -15,6 +15,9 @@ with these arrays (one row per image):
 ``id``          ``(N,)``     optional strings; ``"<file stem>:<row>"`` where absent
 ``encoder``     ``()``       optional JSON such as ``{"name": "ViT-L-14", "pretrained":
                              "openai", "dim": 768}``; every shard must say the same
+``norm``        ``(N,)``     optional float32, each row's length before it was normalised
+                             (``locdiff embed`` writes it): ``embedding * norm`` is the raw
+                             image feature, which GeoCLIP's head reads
 ==============  ===========  =================================================================
 
 Files are read with ``allow_pickle=False``: a dataset can never run code. Every problem raises
@@ -53,6 +56,18 @@ class EmbeddingSet:
     ids: np.ndarray  # (N,) str, unique
     encoder: dict | None  # the image encoder's identity, if the files record it
     files: tuple[Path, ...]  # the files read, in order
+    norm: np.ndarray | None = None  # (N,) float32 lengths of the raw features, if recorded
+
+    def raw_features(self) -> np.ndarray:
+        """``(N, D)`` float32 raw image features (``embedding * norm``)."""
+        if self.norm is None:
+            where = self.files[0] if self.files else "the dataset"
+            raise DatasetError(
+                f"{where}: keeps unit-length embeddings only (no 'norm' array), and GeoCLIP reads "
+                "the raw features; build the dataset again with `locdiff embed`, or predict from "
+                "the photos (--images)"
+            )
+        return self.embedding * self.norm[:, None]
 
     def __len__(self) -> int:
         return int(self.lat.shape[0])
@@ -104,6 +119,9 @@ def load_embeddings(path: str | os.PathLike) -> EmbeddingSet:
             ids=np.concatenate([s.ids for s in shards]),
             encoder=first.encoder,
             files=tuple(s.files[0] for s in shards),
+            norm=None
+            if any(s.norm is None for s in shards)
+            else np.concatenate([s.norm for s in shards]),
         )
     if len(data) == 0:
         raise DatasetError(f"{path}: the dataset holds no rows; it needs at least one embedding")
@@ -118,12 +136,13 @@ def save_embeddings(
     lon,
     ids=None,
     encoder: dict | None = None,
+    norm=None,
 ) -> Path:
     """Validate and write one ``.npz`` dataset file atomically; returns its path.
 
     ``embedding`` (N, D) float16/float32 (float64 is stored as float32); ``lat``, ``lon`` (N,)
-    degrees; ``ids`` N strings; ``encoder`` a JSON-serialisable dict. Numpy arrays, CPU tensors
-    and sequences are accepted.
+    degrees; ``ids`` N strings; ``encoder`` a JSON-serialisable dict; ``norm`` (N,) the raw
+    features' lengths. Numpy arrays, CPU tensors and sequences are accepted.
     """
     path = Path(path)
     if path.suffix != ".npz":
@@ -136,10 +155,14 @@ def save_embeddings(
             arrays["encoder"] = np.asarray(json.dumps(encoder, sort_keys=True))
         except (TypeError, ValueError) as exc:
             raise DatasetError(f"{path}: encoder {encoder!r} is not JSON-serialisable") from exc
+    if norm is not None:
+        arrays["norm"] = _as_numpy(norm)
     checked = _validate(str(path), arrays)
     if arrays["embedding"].dtype != np.float16:  # half precision stays half on disk
         arrays["embedding"] = checked.embedding
     arrays["lat"], arrays["lon"] = checked.lat, checked.lon
+    if checked.norm is not None:
+        arrays["norm"] = checked.norm
     with atomic_write(path) as fh:
         np.savez(fh, **arrays)
     return path
@@ -220,7 +243,22 @@ def _validate(
     # Only longitudes outside the range move: wrapping in-range values would perturb their bits.
     inside = (lon >= -180.0) & (lon < 180.0)
     lon = np.where(inside, lon, wrap_lon(torch.from_numpy(lon)).numpy())
-    return EmbeddingSet(embedding, lat, lon, ids, encoder, files)
+    norm = _check_norm(source, arrays["norm"], n) if "norm" in arrays else None
+    return EmbeddingSet(embedding, lat, lon, ids, encoder, files, norm)
+
+
+def _check_norm(source: str, values: np.ndarray, n: int) -> np.ndarray:
+    _check_vector(source, "norm", values, n)
+    if values.dtype.kind != "f":
+        raise DatasetError(f"{source}: array 'norm' has dtype {values.dtype}; it must be float")
+    norm = values.astype(np.float32)
+    bad = ~(np.isfinite(norm) & (norm > 0))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DatasetError(
+            f"{source}: array 'norm' row {row} is {norm[row]}, not a positive length"
+        )
+    return norm
 
 
 def _check_embedding(source: str, emb: np.ndarray) -> np.ndarray:

@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from locdiff_core.image_encoder import ImageEncoder
 from locdiff_core.photo.errors import PhotoError, PhotoErrorKind, call_for_file
 from locdiff_core.photo.gps import read_gps
@@ -146,18 +149,28 @@ def build_dataset(
             num_workers=config.num_workers,
             progress=embed_progress,
             cancel=cancel,
+            normalize=False,
         )
         for i, result in results:
             item = located[i]
             if isinstance(result, PhotoError):
                 _record_failure(writer, summary, Entry(item.id, outcome_of(result), result.message))
             else:
-                writer.add_row(item.id, result, item.lat, item.lon)
+                unit, norm = unit_and_norm(result)
+                writer.add_row(item.id, unit, item.lat, item.lon, norm)
                 summary.new[Outcome.EMBEDDED] += 1
         writer.commit()
         summary.cancelled = cancel is not None and cancel()
         summary.counts = Counter(e.outcome for e in writer.entries.values())
     return summary
+
+
+def unit_and_norm(raw: np.ndarray) -> tuple[np.ndarray, float]:
+    """A raw image feature ``(D,)`` as the unit row LocDiffusion reads and its length (the
+    same normalisation as :meth:`ImageEncoder.embed_batch`)."""
+    feature = torch.from_numpy(np.asarray(raw, dtype=np.float32))
+    unit = torch.nn.functional.normalize(feature[None], dim=-1)[0]
+    return unit.numpy(), float(feature.norm())
 
 
 def _record_failure(writer: ShardedWriter, summary: EmbedSummary, entry: Entry) -> None:

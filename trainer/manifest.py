@@ -108,7 +108,7 @@ class ShardedWriter:
         self._check_encoder()
         shards = [int(m.group(1)) for p in self._shards() if (m := _SHARD.match(p.name))]
         self.next_index = max(shards, default=-1) + 1
-        self._rows: list[tuple[str, np.ndarray, float, float]] = []
+        self._rows: list[tuple[str, np.ndarray, float, float, float]] = []
         self._failures: list[Entry] = []
 
     def _shards(self) -> list[Path]:
@@ -134,8 +134,9 @@ class ShardedWriter:
             return set(self.entries)
         return {k for k, e in self.entries.items() if e.outcome is Outcome.EMBEDDED}
 
-    def add_row(self, key: str, embedding: np.ndarray, lat: float, lon: float) -> None:
-        self._rows.append((key, embedding, lat, lon))
+    def add_row(self, key: str, embedding: np.ndarray, lat: float, lon: float, norm: float) -> None:
+        """One embedded image: its unit ``embedding`` and the raw feature's length ``norm``."""
+        self._rows.append((key, embedding, lat, lon, norm))
         if len(self._rows) >= self.shard_size:
             self.commit()
 
@@ -152,8 +153,10 @@ class ShardedWriter:
         lines = list(self._failures)
         if self._rows:
             name = shard_name(self.next_index)
-            keys, emb, lat, lon = zip(*self._rows, strict=True)
-            save_embeddings(self.folder / name, np.stack(emb), lat, lon, keys, self.encoder)
+            keys, emb, lat, lon, norm = zip(*self._rows, strict=True)
+            save_embeddings(
+                self.folder / name, np.stack(emb), lat, lon, keys, self.encoder, norm=norm
+            )
             lines += [Entry(k, Outcome.EMBEDDED, "", name) for k in keys]
             self.next_index += 1
         _append(self.folder / MANIFEST, lines)
@@ -222,6 +225,13 @@ def _keep_rows(path: Path, keys: set[str]) -> None:
         return
     data = load_embeddings(path)
     rows = np.flatnonzero(np.isin(data.ids, sorted(keys)))
+    norm = None if data.norm is None else data.norm[rows]
     save_embeddings(
-        path, data.embedding[rows], data.lat[rows], data.lon[rows], data.ids[rows], data.encoder
+        path,
+        data.embedding[rows],
+        data.lat[rows],
+        data.lon[rows],
+        data.ids[rows],
+        data.encoder,
+        norm=norm,
     )

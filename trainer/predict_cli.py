@@ -12,8 +12,8 @@ checkpoint on that backbone, LocDiffusion with another checkpoint, GeoCLIP witho
 
 With ``--images`` each photo is embedded once; a photo that cannot be read is reported on
 stderr with the reason and left out, the others are predicted, and the exit status is 1. With
-``--data`` the dataset's embeddings are used as they are (LocDiffusion only: the datasets keep
-unit-length embeddings, and GeoCLIP reads the raw features).
+``--data`` the dataset's embeddings are predicted (LocDiffusion reads the unit rows; GeoCLIP
+and the hybrid the raw features, ``embedding * norm``, which ``locdiff embed`` records).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+_DATA_CHUNK = 256  # embeddings predicted together (bounds the hybrid's region masks)
 
 
 def add_predict_parser(subparsers) -> None:
@@ -151,27 +153,50 @@ def _predict_images(args: argparse.Namespace, config) -> int:
 def _predict_dataset(args: argparse.Namespace, config) -> int:
     from locdiff_core.checkpoint import check_encoder
     from locdiff_core.engines import Engine
-    from locdiff_core.image_encoder import resolve_device
-    from locdiff_core.predictor import Predictor
+    from locdiff_core.pipeline import Pipeline
     from trainer.data import load_embeddings
     from trainer.predictions import PredictionRow, write_predictions
     from trainer.progress import ProgressBar
 
-    if config.engine not in (None, Engine.LOCDIFF):
-        raise ValueError(
-            f"--engine {config.engine.value} reads the raw image features, which embedding "
-            "datasets do not keep; predict from the photos with --images, or use --engine locdiff"
-        )
-    if args.checkpoint is None:
-        raise ValueError("--data needs --checkpoint RUN_DIR (LocDiffusion); or use --images")
-    predictor = Predictor.from_checkpoint(args.checkpoint, resolve_device(args.device))
     data = load_embeddings(args.data)
-    check_encoder(predictor.config.encoder, data.encoder, str(args.data))
-    progress = ProgressBar("predicting", unit="sampler steps")  # ends its line when done
-    rows = [
-        PredictionRow.from_prediction(str(data.ids[i]), p)
-        for i, p in predictor.iter_predict(data.embedding, config.locdiff, progress=progress)
-    ]
+    if config.engine in (Engine.GEOCLIP, Engine.HYBRID):  # refused before any model loads
+        _check_raw_features(args.data, data, config.engine)
+    pipeline = Pipeline.load(
+        config.engine,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        cache_dir=args.cache_dir,
+        load_encoder=False,
+    )
+    engine = pipeline.resolve(config.engine)
+    if pipeline.predictor is not None and engine is not Engine.GEOCLIP:
+        check_encoder(pipeline.predictor.config.encoder, data.encoder, str(args.data))
+    if engine is Engine.LOCDIFF:
+        features = data.embedding  # unit rows: what LocDiffusion reads
+    else:
+        features = _check_raw_features(args.data, data, engine)
+    print(f"engine: {engine.label}; {len(data)} embeddings", file=sys.stderr)
+    bar = ProgressBar("predicting", unit="embeddings")
+    rows = []
+    for start in range(0, len(data), _DATA_CHUNK):
+        block = features[start : start + _DATA_CHUNK]
+        for k, p in enumerate(pipeline.predict_features(block, config)):
+            rows.append(PredictionRow.from_prediction(str(data.ids[start + k]), p))
+        bar(len(rows), len(data))
     n = write_predictions(args.out, rows)
     print(f"wrote {n} predictions to {args.out}")
     return 0
+
+
+def _check_raw_features(path: Path, data, engine):
+    """The dataset's raw CLIP ViT-L/14 features, which GeoCLIP's head reads, or why not."""
+    from locdiff_core.encoder_identity import describe_encoder
+    from locdiff_core.engines import on_geoclip_backbone
+
+    if not on_geoclip_backbone(data.encoder):
+        raise ValueError(
+            f"{path}: was embedded with {describe_encoder(data.encoder or {})}; --engine "
+            f"{engine.value} reads CLIP ViT-L-14 / openai features (rebuild the dataset with "
+            "`locdiff embed --model ViT-L-14 --pretrained openai`)"
+        )
+    return data.raw_features()

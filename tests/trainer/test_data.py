@@ -221,3 +221,27 @@ def test_save_replaces_an_existing_file(tmp_path, arrays):
     save_embeddings(path, arrays["embedding"][:2], arrays["lat"][:2], arrays["lon"][:2])
     assert len(load_embeddings(path)) == 2
     assert os.listdir(tmp_path) == ["r.npz"]
+
+
+def test_feature_norms_round_trip_across_shards(tmp_path, arrays):
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    unit = arrays["embedding"] / np.linalg.norm(arrays["embedding"], axis=1, keepdims=True)
+    norm = np.array([10.0, 20.0, 30.0, 40.0, 50.0], np.float32)
+    save_embeddings(folder / "a.npz", unit[:2], arrays["lat"][:2], arrays["lon"][:2], norm=norm[:2])
+    save_embeddings(folder / "b.npz", unit[2:], arrays["lat"][2:], arrays["lon"][2:], norm=norm[2:])
+    data = load_embeddings(folder)
+    np.testing.assert_array_equal(data.norm, norm)
+    np.testing.assert_allclose(data.raw_features(), unit * norm[:, None], rtol=1e-6)
+    # one shard without norms: the dataset has none, and says how to get the raw features
+    save_embeddings(folder / "c.npz", unit[:1], [0.0], [0.0], ids=["c"])
+    with pytest.raises(DatasetError, match="no 'norm' array"):
+        load_embeddings(folder).raw_features()
+
+
+@pytest.mark.parametrize("bad", [[1.0, 0.0, 1, 1, 1], [1.0, np.nan, 1, 1, 1], [1.0, 2.0]])
+def test_bad_feature_norms_are_named(tmp_path, arrays, bad):
+    with pytest.raises(DatasetError, match="'norm'"):
+        save_embeddings(
+            tmp_path / "x.npz", arrays["embedding"], arrays["lat"], arrays["lon"], norm=bad
+        )

@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from locdiff_core.diffusion import DiffusionConfig
 from locdiff_core.engines import GEOCLIP_BACKBONE
 from locdiff_core.nn import CSUNet, CSUNetConfig
 from trainer import cli
+from trainer.data import load_embeddings, save_embeddings
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "exif-samples" / "jpg"
 TINY_768 = {
@@ -84,9 +86,16 @@ def test_refusals_say_what_to_do(tiny, photos, tmp_path, capsys):
     hybrid = [*base, "--engine", "hybrid", "--checkpoint", str(run)]
     assert cli.main([*hybrid, "--encoder-weights", str(weights)]) == 2
     assert "LocDiff-H needs a LocDiffusion checkpoint trained on" in capsys.readouterr().err
-    data = ["predict", "--engine", "geoclip", "--data", str(tmp_path), "--out", "x.csv"]
+    dataset = tmp_path / "unit.npz"  # unit rows only: no raw features for GeoCLIP
+    save_embeddings(dataset, np.eye(2, 768, dtype=np.float32), [1, 2], [3, 4], ["a", "b"],
+                    dict(GEOCLIP_BACKBONE))  # fmt: skip
+    data = ["predict", "--engine", "geoclip", "--data", str(dataset), "--out", "x.csv"]
     assert cli.main(data) == 2
-    assert "predict from the photos with --images" in capsys.readouterr().err
+    assert "keeps unit-length embeddings only (no 'norm' array)" in capsys.readouterr().err
+    other = tmp_path / "other.npz"
+    save_embeddings(other, np.eye(2, 768, dtype=np.float32), [1, 2], [3, 4], norm=[1.0, 2.0])
+    assert cli.main([*data[:4], str(other), *data[5:]]) == 2
+    assert "--engine geoclip reads CLIP ViT-L-14 / openai" in capsys.readouterr().err
     assert cli.main([*base[:2], str(tmp_path / "nowhere"), *base[3:]]) == 2
     assert "nowhere: no such photo or folder" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
@@ -106,3 +115,28 @@ def test_geoclip_and_hybrid_from_photos(vit_l14, geoclip_cache, photos, tmp_path
     extra = ["--checkpoint", str(run), "--samples", "4", "--steps", "2"]
     assert cli.main(["predict", "--out", str(out), *common, *extra]) == 1  # default: hybrid
     assert {r["engine"] for r in rows(out)} <= {"hybrid", "locdiff"}
+
+
+@pytest.mark.slow
+def test_geoclip_from_a_dataset_equals_geoclip_from_the_photos(
+    vit_l14, geoclip_cache, photos, tmp_path, capsys
+):
+    _, weights = vit_l14
+    (photos / "zz-broken.jpg").unlink()
+    dataset = tmp_path / "ds"
+    embed = ["embed", "--photos", str(photos), "--out", str(dataset), "--model", "ViT-L-14"]
+    embed += ["--pretrained", "openai", "--weights", str(weights), "--workers", "0"]
+    assert cli.main([*embed, "--device", "cpu"]) == 0
+    data = load_embeddings(dataset)
+    assert data.norm is not None and data.norm.min() > 1.0  # raw ViT-L/14 features are long
+    common = ["--engine", "geoclip", "--cache-dir", str(geoclip_cache), "--device", "cpu"]
+    from_data = tmp_path / "data.csv"
+    assert cli.main(["predict", "--data", str(dataset), "--out", str(from_data), *common]) == 0
+    from_images = tmp_path / "images.csv"
+    images = ["--images", str(photos), "--encoder-weights", str(weights)]
+    assert cli.main(["predict", *images, "--out", str(from_images), *common]) == 0
+    by_name = {Path(r["id"]).name: r for r in rows(from_images)}
+    for r in rows(from_data):
+        other = by_name[Path(r["id"]).name]
+        assert (r["centre_lat"], r["centre_lon"]) == (other["centre_lat"], other["centre_lon"])
+        assert r["engine"] == "geoclip"
