@@ -21,24 +21,39 @@ from torch import Tensor
 
 from locdiff_core.engines import Engine
 from locdiff_core.geo import EARTH_RADIUS_KM, latlon_to_xyz
+from locdiff_core.geoclip.gallery import Gallery
 from locdiff_core.geoclip.head import GeoCLIPHead, RetrievalConfig
 from locdiff_core.predictor import LocationPrediction
 
 DEFAULT_RADIUS_KM = 200.0
 
 
-def region_masks(gallery_xyz: Tensor, samples: Sequence[np.ndarray], radius_km: float) -> Tensor:
+def region_masks(gallery: Gallery, samples: Sequence[np.ndarray], radius_km: float) -> Tensor:
     """``[N x G]`` bool: gallery point ``g`` lies within ``radius_km`` of a sample of photo ``n``
-    (``samples[n]`` is ``(K, 2)`` lat, lon degrees; ``gallery_xyz`` ``[G x 3]`` float64)."""
+    (``samples[n]`` is ``(K, 2)`` lat, lon degrees).
+
+    Only the gallery points in the latitude bands of the samples are tested (a point within
+    ``radius_km`` is never further than that in latitude), with float64 dot products."""
     if not radius_km > 0:
         raise ValueError(f"the hybrid's radius must be positive, got {radius_km} km")
-    cos_r = math.cos(min(radius_km / EARTH_RADIUS_KM, math.pi))
-    rows = []
-    for points in samples:
-        pts = torch.as_tensor(np.asarray(points, dtype=np.float64))
-        xyz = latlon_to_xyz(pts[:, 0], pts[:, 1])  # (K, 3)
-        rows.append(((gallery_xyz @ xyz.T) >= cos_r).any(1))
-    return torch.stack(rows) if rows else torch.zeros((0, gallery_xyz.shape[0]), dtype=torch.bool)
+    angle = min(radius_km / EARTH_RADIUS_KM, math.pi)
+    cos_r, band = math.cos(angle), math.degrees(angle) + 1e-9
+    order = gallery.lat_order
+    lats = gallery.latlon[order, 0]
+    xyz = gallery.xyz_np
+    out = np.zeros((len(samples), len(gallery)), dtype=bool)
+    for n, points in enumerate(samples):
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if points.shape[0] == 0:
+            continue
+        lo = np.searchsorted(lats, points[:, 0] - band, side="left")
+        hi = np.searchsorted(lats, points[:, 0] + band, side="right")
+        rows = np.unique(np.concatenate([order[a:b] for a, b in zip(lo, hi, strict=True)]))
+        p = torch.as_tensor(points)
+        centres = latlon_to_xyz(p[:, 0], p[:, 1]).numpy()  # (K, 3)
+        near = ((xyz[rows] @ centres.T) >= cos_r).any(1)
+        out[n, rows[near]] = True
+    return torch.from_numpy(out)
 
 
 def hybrid_predict(
@@ -53,7 +68,7 @@ def hybrid_predict(
     """The hybrid's predictions of photos with raw backbone features ``raw`` (``[N x 768]``)
     and LocDiffusion predictions ``locdiff`` (one per row)."""
     config = config or RetrievalConfig()
-    masks = region_masks(geoclip.gallery.xyz, [p.samples for p in locdiff], radius_km)
+    masks = region_masks(geoclip.gallery, [p.samples for p in locdiff], radius_km)
     restricted = geoclip.predict(
         raw, config, masks=masks, density_size=density_size, engine=Engine.HYBRID
     )

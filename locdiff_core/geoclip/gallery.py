@@ -9,6 +9,7 @@ whose shape or values are wrong, is computed again; it is written atomically.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -29,7 +30,7 @@ _ENCODE_CHUNK = 4096
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Gallery:
     """Gallery locations with their unit features."""
 
@@ -40,6 +41,11 @@ class Gallery:
     @property
     def xyz_np(self) -> np.ndarray:
         return self.xyz.numpy()
+
+    @functools.cached_property
+    def lat_order(self) -> np.ndarray:
+        """``(G,)`` indices that sort the points by latitude."""
+        return np.argsort(self.latlon[:, 0], kind="stable")
 
     def __len__(self) -> int:
         return int(self.latlon.shape[0])

@@ -134,13 +134,19 @@ class GeoCLIPHead:
                 block = masks[start : start + config.batch_size].to(logits.device)
                 logits = logits.masked_fill(~block, -math.inf)
                 empty = ~block.any(1).cpu()
-            probs = torch.softmax(logits, dim=1).cpu().numpy()
-            for row, none in zip(probs, empty.tolist(), strict=True):
+            probs = torch.softmax(logits, dim=1).cpu()
+            num_top = min(probs.shape[1], max(config.num_points, _CLUSTER_POINTS))
+            tops = torch.topk(probs, num_top, dim=1).indices.numpy()  # most probable first
+            probs = probs.numpy()
+            for row, top, none in zip(probs, tops, empty.tolist(), strict=True):
                 if none:
                     out.append(None)
                 else:
-                    pred = summarize_probabilities(row, self.gallery, config, density_size, engine)
-                    out.append(pred)
+                    out.append(
+                        summarize_probabilities(
+                            row, self.gallery, config, density_size, engine, top
+                        )
+                    )
         return out
 
 
@@ -150,11 +156,14 @@ def summarize_probabilities(
     config: RetrievalConfig,
     density_size: tuple[int, int] | None = None,
     engine: Engine = Engine.GEOCLIP,
+    top: np.ndarray | None = None,
 ) -> LocationPrediction:
-    """A prediction from gallery probabilities ``probs`` (``(G,)`` float64, summing to 1)."""
-    num_top = min(len(probs), max(config.num_points, _CLUSTER_POINTS))
-    top = np.argpartition(-probs, num_top - 1)[:num_top]
-    top = top[np.argsort(-probs[top], kind="stable")]
+    """A prediction from gallery probabilities ``probs`` (``(G,)`` float64, summing to 1);
+    ``top``, when given, holds the indices of the most probable points, most probable first."""
+    if top is None:
+        num_top = min(len(probs), max(config.num_points, _CLUSTER_POINTS))
+        top = np.argpartition(-probs, num_top - 1)[:num_top]
+    top = top[np.lexsort((top, -probs[top]))]  # most probable first; ties by gallery order
     mass = np.cumsum(probs[top])
     keep = max(config.num_points, int(np.searchsorted(mass, _CLUSTER_MASS * mass[-1])) + 1)
     top = top[:keep]

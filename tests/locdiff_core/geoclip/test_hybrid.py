@@ -44,14 +44,37 @@ def test_no_gallery_point_near_the_samples_falls_back_to_locdiffusion():
 
 
 def test_region_masks_use_the_great_circle_radius():
-    # points due north of the sample at 199 and 201 km
+    # points due north of the sample at 199 and 201 km, due east at 199 and 201 km, and one
+    # across the date line 150 km away
     deg = 180.0 / np.pi / 6371.0088
-    lat = np.array([10.0 + 199 * deg, 10.0 + 201 * deg])
-    xyz = torch.as_tensor(np.column_stack((lat, [20.0, 20.0])))
-    from locdiff_core.geo import latlon_to_xyz
-
-    gxyz = latlon_to_xyz(xyz[:, 0], xyz[:, 1])
-    mask = region_masks(gxyz, [np.array([[10.0, 20.0]])], 200.0)
-    assert mask.tolist() == [[True, False]]
+    east = deg / np.cos(np.radians(10.0))
+    latlon = [
+        (10.0 + 199 * deg, 20.0),
+        (10.0 + 201 * deg, 20.0),
+        (10.0, 20.0 + 199 * east),
+        (10.0, 20.0 + 201.5 * east),  # a parallel is not a great circle: 201.5 km on it is >200
+        (0.0, -179.5),
+    ]
+    gallery = made_up_head(latlon, [0] * 5).gallery
+    samples = [np.array([[10.0, 20.0]]), np.array([[0.0, 179.9], [50.0, 0.0]]), np.zeros((0, 2))]
+    mask = region_masks(gallery, samples, 200.0)
+    assert mask.tolist() == [
+        [True, False, True, False, False],
+        [False, False, False, False, True],
+        [False] * 5,
+    ]
+    rng = np.random.default_rng(0)  # and the banded search equals the brute-force test
+    cloud = made_up_head(
+        np.column_stack((rng.uniform(-90, 90, 2000), rng.uniform(-180, 180, 2000))), [0] * 2000
+    ).gallery
+    points = [
+        np.column_stack((rng.uniform(-90, 90, 5), rng.uniform(-180, 180, 5))) for _ in range(4)
+    ]
+    fast = region_masks(cloud, points, 1500.0)
+    for row, pts in zip(fast, points, strict=True):
+        d = great_circle_km(
+            cloud.latlon[:, None, 0], cloud.latlon[:, None, 1], pts[None, :, 0], pts[None, :, 1]
+        )
+        assert torch.equal(row, torch.as_tensor(np.asarray(d).min(1) <= 1500.0))
     with pytest.raises(ValueError, match="positive"):
-        region_masks(gxyz, [np.array([[10.0, 20.0]])], 0.0)
+        region_masks(gallery, samples, 0.0)
