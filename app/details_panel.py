@@ -1,9 +1,11 @@
 """The details panel: everything known about the current photo, and the buttons to settle it.
 
-Shows the best guess and the paper's centre with their place names, the ranked candidates with
-their probabilities, the 50% and 90% radii, the EXIF location and its great-circle distance to
-the best guess (and to the confirmed location), and the confirmed location. The buttons act on
-all selected photos: accept their best guesses, type coordinates for them, clear them.
+Shows the engine that made the guess, the best guess and the engine's paper answer with their
+place names, the ranked candidates with their shares, the 50% and 90% radii, the EXIF location
+and its great-circle distance to the best guess (and to the confirmed location), and the
+confirmed location. LocDiffusion's shares and radii count its samples; GeoCLIP's and the
+hybrid's count probability, and the panel words them so. The buttons act on all selected
+photos: accept their best guesses, type coordinates for them, clear them.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from PySide6.QtWidgets import (
 
 from app.coordinates import LatLon, format_km, format_latlon
 from app.loaders import ThumbnailLoader
-from app.session import Photo, Session, distance_km
+from app.model_info import counts_probability, engine_label
+from app.session import Photo, PhotoPrediction, Session, distance_km
 
 PREVIEW_PX = 160
+CENTRE_LABELS = {False: "Centre (paper)", True: "Top place (paper)"}  # by counts_probability
+SHARE_HEADERS = {False: "Samples", True: "Probability"}
 _CACHE = 16  # previews kept
 
 
@@ -51,6 +56,7 @@ class DetailsPanel(QWidget):
         self.title.setWordWrap(True)
         self.status = QLabel(self)
         self.status.setWordWrap(True)
+        self.engine = self._value()
         self.best = self._value()
         self.centre = self._value()
         self.radii = self._value()
@@ -58,14 +64,16 @@ class DetailsPanel(QWidget):
         self.distance = self._value()
         self.confirmed = self._value()
         form = QFormLayout()
+        form.addRow("Predicted by", self.engine)
         form.addRow("Best guess", self.best)
-        form.addRow("Centre (paper)", self.centre)
+        self.centre_label = QLabel(CENTRE_LABELS[False], self)
+        form.addRow(self.centre_label, self.centre)
         form.addRow("Confidence", self.radii)
         form.addRow("EXIF location", self.exif)
         form.addRow("Distance", self.distance)
         form.addRow("Confirmed", self.confirmed)
         self.candidates = QTableWidget(0, 3, self)
-        self.candidates.setHorizontalHeaderLabels(["Probability", "Location", "Place"])
+        self.candidates.setHorizontalHeaderLabels(["Share", "Location", "Place"])
         self.candidates.verticalHeader().setVisible(True)
         self.candidates.horizontalHeader().setStretchLastSection(True)
         self.candidates.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -107,7 +115,7 @@ class DetailsPanel(QWidget):
         if photo is None:
             self.title.setText("Select a photo to see its details")
             self.preview.clear()
-            for label in (self.status, self.best, self.centre, self.radii, self.exif):
+            for label in (self.status, self.engine, self.best, self.centre, self.radii, self.exif):
                 label.clear()
             self.distance.clear()
             self.confirmed.clear()
@@ -133,21 +141,31 @@ class DetailsPanel(QWidget):
         pred = photo.prediction
         if pred is None:
             self.best.setText("not predicted yet")
-            self.centre.clear()
-            self.radii.clear()
+            for label in (self.engine, self.centre, self.radii):
+                label.clear()
             self.candidates.setRowCount(0)
+            self.candidates.horizontalHeaderItem(0).setText("Share")
             return
+        self._word_for(pred)
+        self.engine.setText(engine_label(pred.engine))
         self.best.setText(self._place_text(pred.best))
         self.centre.setText(self._place_text(pred.centre))
-        self.radii.setText(
-            f"50% of samples within {format_km(pred.radius50_km)}, "
-            f"90% within {format_km(pred.radius90_km)}"
-        )
         self.candidates.setRowCount(len(pred.candidates))
         for row, (lat, lon, share) in enumerate(pred.candidates):
             cells = (f"{share:.0%}", format_latlon(lat, lon, 3), self._place(lat, lon))
             for column, text in enumerate(cells):
                 self.candidates.setItem(row, column, QTableWidgetItem(text))
+
+    def _word_for(self, pred: PhotoPrediction) -> None:
+        """The labels that differ between samples (LocDiffusion) and probability (the rest)."""
+        probability = counts_probability(pred.engine)
+        what = "of the probability" if probability else "of samples"
+        self.radii.setText(
+            f"50% {what} within {format_km(pred.radius50_km)}, "
+            f"90% within {format_km(pred.radius90_km)}"
+        )
+        self.centre_label.setText(CENTRE_LABELS[probability])
+        self.candidates.horizontalHeaderItem(0).setText(SHARE_HEADERS[probability])
 
     def _distances(self, photo: Photo) -> str:
         if photo.exif is None:

@@ -30,10 +30,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.coordinates import LatLon, format_latlon, parse_coordinates
+from app.model_info import ENGINE_CHOICES, engine_label
 from app.session import WriteItem
 from app.settings import DEVICES, SAMPLERS, WRITE_METHODS, Settings
 
 _SHOWN_FILES = 200  # the confirmation lists this many files by name, then a count
+ENGINE_TEXTS = {"auto": "Auto (the best the model offers)"}
 
 
 def _buttons(dialog: QDialog) -> QDialogButtonBox:
@@ -91,6 +93,11 @@ class SettingsDialog(QDialog):
         self.steps = self._spin(0, 10_000, s.num_steps, zero="sampler's default")
         self.decode_radius = self._km(s.decode_radius_km, zero="model's default")
         self.cluster_radius = self._km(s.cluster_radius_km, minimum=1.0)
+        self.engine = QComboBox(self)
+        for value in ENGINE_CHOICES:
+            self.engine.addItem(ENGINE_TEXTS.get(value, engine_label(value)), value)
+        self.engine.setCurrentIndex(self.engine.findData(s.engine))
+        self.hybrid_radius = self._km(s.hybrid_radius_km, minimum=1.0)
         self.density = QCheckBox("Compute each photo's probability map (slower)", self)
         self.density.setChecked(s.density_map)
         self.tile_url = QLineEdit(s.tile_url, self)
@@ -110,6 +117,8 @@ class SettingsDialog(QDialog):
             ("Sampler steps", self.steps),
             ("Decode radius", self.decode_radius),
             ("Candidate cluster radius", self.cluster_radius),
+            ("Engine", self.engine),
+            ("Hybrid radius (LocDiff-H)", self.hybrid_radius),
             ("Probability map", self.density),
             ("Map tile URL", self.tile_url),
             ("Writing GPS", self.backup),
@@ -159,6 +168,8 @@ class SettingsDialog(QDialog):
             "num_steps": self.steps.value(),
             "decode_radius_km": self.decode_radius.value(),
             "cluster_radius_km": self.cluster_radius.value(),
+            "engine": self.engine.currentData(),
+            "hybrid_radius_km": self.hybrid_radius.value(),
             "density_map": self.density.isChecked(),
             "tile_url": self.tile_url.text().strip(),
             "write_backup": self.backup.isChecked(),

@@ -1,8 +1,11 @@
 """Downloading a model checkpoint from a URL (the first-run "Download weights" choice).
 
-The transfer is :func:`locdiff_core.download.download_file` (streamed into a temporary file,
-size-checked, renamed into place only when complete); this adds where the app keeps models and
-a cancel check for the progress dialog. A cancelled or failed download leaves nothing behind.
+The transfer is :func:`locdiff_core.download.download_file`: streamed into ``<dest>.part``
+(with a note ``<dest>.part.json``), size-checked (and sha256-checked when the server announces
+one), and renamed to ``dest`` only when complete, so ``dest`` is never a partial file. This adds
+where the app keeps models and the cancel check of the progress dialog. A cancelled or broken
+download keeps its part when the server can serve byte ranges, and the next download of the
+same URL to the same place resumes it; with a server that cannot, the part is removed.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from app.settings import data_dir
-from locdiff_core.download import DownloadError, download_file
+from locdiff_core.download import DownloadCancelled, DownloadError, download_file
 
 
-class DownloadCancelledError(Exception):
-    pass
+class DownloadCancelledError(OSError):
+    """The user cancelled; the message says what was kept for the next try."""
 
 
 def model_destination(url: str) -> Path:
@@ -37,20 +40,15 @@ def download(
     """Fetch ``url`` into ``dest``; ``progress(bytes done, bytes total or 0)``.
 
     Raises ``ValueError`` with the reason (and what to check) when the download or the saving
-    fails, and
-    :class:`DownloadCancelledError` when ``cancelled()`` turns true; ``dest`` is untouched then.
+    fails, and :class:`DownloadCancelledError` when ``cancelled()`` turns true; ``dest`` is
+    untouched then (what arrived may be kept beside it, see the module docstring).
     """
     if not url:
         raise ValueError("no model download URL is set; enter one in Settings")
-
-    def report(done: int, total: int) -> None:
-        if cancelled is not None and cancelled():
-            raise DownloadCancelledError(f"download of {url} cancelled")
-        if progress is not None:
-            progress(done, total)
-
     try:
-        return download_file(url, dest, progress=report, timeout=timeout_s)
+        return download_file(url, dest, progress=progress, cancel=cancelled, timeout=timeout_s)
+    except DownloadCancelled as exc:
+        raise DownloadCancelledError(str(exc)) from exc
     except DownloadError as exc:
         raise ValueError(f"could not download the model: {exc}; check the URL in Settings") from exc
     except OSError as exc:  # the disk side: full, read-only, no permission

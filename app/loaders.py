@@ -297,7 +297,7 @@ class Task(QObject):
 
     done = Signal(object)
     failed = Signal(str)
-    progress = Signal(int, int)
+    progress = Signal(object, object)  # (done, total) as Python ints: a C++ int ends at 2 GiB
 
     def __init__(self, fn: Callable, pool: QThreadPool | None = None, parent=None) -> None:
         super().__init__(parent)

@@ -71,7 +71,7 @@ def _prepare_environment(args: argparse.Namespace) -> None:
         os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox")
 
 
-def create_window(args: argparse.Namespace | None = None, embedder_factory=None):
+def create_window(args: argparse.Namespace | None = None, pipeline_factory=None):
     """The main window with the settings (and ``--checkpoint``) of ``args``, photos added."""
     import dataclasses
 
@@ -81,7 +81,7 @@ def create_window(args: argparse.Namespace | None = None, embedder_factory=None)
     settings, message = load_settings()
     if args is not None and args.checkpoint:
         settings = dataclasses.replace(settings, checkpoint=str(args.checkpoint))
-    window = MainWindow(settings, settings_message=message, embedder_factory=embedder_factory)
+    window = MainWindow(settings, settings_message=message, pipeline_factory=pipeline_factory)
     if args is not None:
         window.add_paths(args.photos)
     return window
@@ -115,7 +115,8 @@ class _Screenshot:
                 self.job = w.predict([p.key for p in w.session.photos]) or -1
             if self.job is not None and not w.predictor.busy:
                 self.stage = "waiting for the map"
-        if self.stage == "waiting for the map" and w.map.is_ready() and not w.tasks.busy:
+        settled = w.map.is_ready() and not w.tasks.busy and w.model_state != "loading"
+        if self.stage == "waiting for the map" and settled:
             # the page runs our calls in order: once it answers this one it has every pin
             self.stage = "waiting for the map to draw"
             w.map.evaluate("window.locdiffState()", self._answered)

@@ -1,9 +1,10 @@
 """The main window: photo list, map and details around one session, with the workers behind it.
 
 Layout: a "Photos" tab (list | map and density | model panel and details) and a "Trainer" tab;
-menus and a toolbar for opening, predicting, correcting, exporting and writing; a status bar with
-counts, the model and the progress of a prediction (ETA, Cancel). Every slow thing runs in the
-background (:mod:`app.loaders`, :mod:`app.workers`); session changes are gathered and pushed to
+menus and a toolbar for opening, predicting (with the engine choice), correcting, exporting and
+writing; a status bar with counts, the model and the progress of a prediction (ETA, Cancel).
+Every slow thing runs in the background (:mod:`app.loaders`, :mod:`app.workers`, the weights
+download of :mod:`app.weights_download`); session changes are gathered and pushed to
 the map at most every :data:`REFRESH_MS`, so a thousand results do not mean a thousand redraws.
 """
 
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QSplitter,
     QTabWidget,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
 from app.coordinates import format_decimal
 from app.details_panel import DetailsPanel
 from app.dialogs import Prompts
+from app.engine_box import EngineBox
 from app.loaders import (
     ExifReader,
     ExifResult,
@@ -37,6 +40,7 @@ from app.loaders import (
     ThumbnailLoader,
 )
 from app.map_panel import MapPanel
+from app.model_info import NO_MODEL, ModelInfo, unavailable_reason
 from app.model_panel import ModelPanel, download_model
 from app.outputs import Outputs
 from app.photo_list import PhotoListView, PhotoTableModel
@@ -44,6 +48,7 @@ from app.progress import ProgressStatus
 from app.session import PhotoPrediction, PhotoState, Session, place_key
 from app.settings import Settings, load_settings, save_settings
 from app.trainer_tab import TrainerTab
+from app.weights_download import WeightsDownload
 from app.window_actions import build_actions
 from app.workers import PredictionController
 
@@ -60,7 +65,7 @@ class MainWindow(QMainWindow):
         settings: Settings | None = None,
         *,
         settings_message: str | None = None,
-        embedder_factory=None,
+        pipeline_factory=None,
     ) -> None:
         super().__init__()
         self.setWindowTitle(TITLE)
@@ -71,6 +76,7 @@ class MainWindow(QMainWindow):
         self.prompts = Prompts(self)
         self.notices: list[str] = []  # every message shown in the status bar, oldest first
         self.model_state = "missing"
+        self.model_info: ModelInfo = NO_MODEL  # the loaded model's engines, or what to fetch
         self._selected: list[str] = []
         self._current: str | None = None
         self._jobs: dict[int, list[str]] = {}
@@ -91,8 +97,9 @@ class MainWindow(QMainWindow):
         self.places = PlaceNamer(self)
         self.places.found.connect(self.session.set_places)
         self.places.warm_up()
-        self.predictor = PredictionController(embedder_factory, self)
+        self.predictor = PredictionController(pipeline_factory, self)
         worker = self.predictor.worker
+        worker.model_info.connect(self._model_info)
         worker.model_status.connect(self._model_status)
         worker.progress.connect(self._predict_progress)
         worker.predicted.connect(self._predicted)
@@ -110,9 +117,14 @@ class MainWindow(QMainWindow):
         self.map.pinMoved.connect(self._pin_moved)
         self.map.locationRequested.connect(self._location_requested)
         self.model_panel = ModelPanel(self)
+        self.weights_download = WeightsDownload(
+            self.tasks, self.model_panel, self.notify, self.report_failure, self._weights_arrived
+        )
         self.trainer_tab = TrainerTab(self)
         self._build_layout()
         self.menu_actions = build_actions(self)
+        self.engine_box = EngineBox(self)
+        self._add_engine_box()
         self._connect_panels()
 
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
@@ -158,6 +170,15 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.counts)
         bar.addPermanentWidget(self.model_label)
 
+    def _add_engine_box(self) -> None:
+        """The engine choice goes in the toolbar, after the predict actions."""
+        toolbar = self.findChild(QToolBar, "main-toolbar")
+        before = self.menu_actions["accept_best"]
+        toolbar.insertWidget(before, self.engine_box)
+        toolbar.insertSeparator(before)
+        self.engine_box.chosen.connect(self.choose_engine)
+        self.engine_box.show_choices(self.settings.engine, self.model_info)
+
     def _connect_panels(self) -> None:
         self.details.accept_requested.connect(self.accept_best)
         self.details.coordinates_requested.connect(self.set_coordinates)
@@ -170,7 +191,7 @@ class MainWindow(QMainWindow):
         self.trainer_tab.checkpoint_chosen.connect(
             lambda run: self.apply_settings(dataclasses.replace(self.settings, checkpoint=run))
         )
-        self.model_panel.encoder_download_requested.connect(self.download_encoder)
+        self.model_panel.weights_requested.connect(self.get_encoder_weights)
 
     def notify(self, text: str) -> None:
         self.notices.append(text)
@@ -381,16 +402,20 @@ class MainWindow(QMainWindow):
         self.session.clear_confirmation(self._selected)
 
     # -- model ---------------------------------------------------------------------------------
-    def load_model(self, allow_download: bool = False) -> None:
-        if self.settings.checkpoint:
-            self._model_status("loading", f"loading {self.settings.checkpoint}…")
-            self.predictor.load_model(self.settings, allow_download)
-        else:
-            self._model_status("missing", "no model yet")
+    def load_model(self) -> None:
+        """Load the settings' model in the worker (without a checkpoint: GeoCLIP, when the
+        image encoder's weights are on disk)."""
+        what = self.settings.checkpoint or "GeoCLIP (looking for the image encoder's weights)"
+        self._model_status("loading", f"loading {what}…")
+        self.predictor.load_model(self.settings)
+
+    def _model_info(self, info: ModelInfo) -> None:
+        self.model_info = info
+        self.engine_box.show_choices(self.settings.engine, info)
 
     def _model_status(self, state: str, text: str) -> None:
         self.model_state = state
-        self.model_panel.set_state(state, text)
+        self.model_panel.set_state(state, text, self.model_info)
         labels = {"ready": f"Model: {text}", "loading": "Loading the model…"}
         self.model_label.setText(labels.get(state, "No model"))
 
@@ -402,12 +427,24 @@ class MainWindow(QMainWindow):
     def download_model(self) -> None:
         download_model(self)
 
-    def download_encoder(self) -> None:
-        if self.prompts.confirm(
-            "Download encoder weights",
-            "Download the image encoder's weights now? They are large (hundreds of MB).",
-        ):
-            self.load_model(allow_download=True)
+    def get_encoder_weights(self) -> None:
+        """Download the image-encoder weights the model lacks (on the first run: the pretrained
+        model's), after asking; the model loads once they are in place."""
+        wanted = self.model_info.wanted
+        if wanted is None:
+            self.notify("no encoder weights to download: the model panel says what is missing")
+            return
+        self.weights_download.start(wanted, self.prompts)
+
+    def _weights_arrived(self, _path: Path) -> None:
+        self.load_model()
+
+    def choose_engine(self, engine: str) -> None:
+        """Predict with ``engine`` (a Settings.engine value) from now on."""
+        if engine != self.settings.engine:
+            self.apply_settings(dataclasses.replace(self.settings, engine=engine))
+        if self.model_state == "ready" and unavailable_reason(engine, self.model_info):
+            self.notify(unavailable_reason(engine, self.model_info))
 
     def edit_settings(self) -> None:
         new = self.prompts.settings(self.settings)
@@ -422,6 +459,7 @@ class MainWindow(QMainWindow):
             self.prompts.error("Settings", f"the settings could not be saved: {exc}")
         if new.tile_url != old.tile_url:
             self.map.set_tile_url(new.tile_url or None)
+        self.engine_box.show_choices(new.engine, self.model_info)
         model_fields = ("checkpoint", "encoder_weights", "device")
         if (
             any(getattr(new, f) != getattr(old, f) for f in model_fields)
@@ -440,8 +478,13 @@ class MainWindow(QMainWindow):
         """Queue a prediction of these photos; returns the job id (None when nothing started)."""
         if self.model_state in ("missing", "invalid", "weights"):
             self.notify(
-                "no model to predict with: import a checkpoint, train one, or download weights"
+                "no model to predict with: get the pretrained model, import a checkpoint, "
+                "train one, or download weights"
             )
+            return None
+        reason = unavailable_reason(self.settings.engine, self.model_info)
+        if self.model_state == "ready" and reason:
+            self.notify(reason)
             return None
         photos = [self.session.photo(k) for k in keys]
         todo = [p for p in photos if p is not None and not p.queued and not p.load_error]

@@ -23,6 +23,7 @@ import numpy as np
 
 from app.coordinates import LatLon
 from app.pins import CandidatePin, PhotoPin, PinKind
+from locdiff_core.engines import Engine
 from locdiff_core.photo.reading import find_photos
 
 
@@ -39,17 +40,25 @@ class PhotoState(enum.Enum):
 
 @dataclass(frozen=True, eq=False)
 class PhotoPrediction:
-    """One photo's prediction as the app keeps it (a plain copy of the predictor's answer).
+    """One photo's prediction as the app keeps it (a plain copy of the pipeline's answer).
     Compared by identity: a new prediction is a new object, even with the same numbers (the
-    arrays would make ``==`` ambiguous)."""
+    arrays would make ``==`` ambiguous).
 
-    best: LatLon  # centre of the densest cluster of samples
-    centre: LatLon  # the paper's answer: centre of all samples
-    candidates: tuple[tuple[float, float, float], ...]  # ranked (lat, lon, share of samples)
+    ``engine`` made it (:class:`locdiff_core.engines.Engine`). LocDiffusion: ``best`` is the
+    centre of the densest cluster of samples, ``centre`` the centre of all samples, shares and
+    radii count samples. GeoCLIP and LocDiff-H: ``best`` is the most probable place of the
+    most probable cluster, ``centre`` the top gallery place, shares and radii count
+    probability; ``samples`` are the top places (GeoCLIP) or LocDiffusion's samples (hybrid).
+    """
+
+    best: LatLon
+    centre: LatLon  # the engine's paper answer
+    candidates: tuple[tuple[float, float, float], ...]  # ranked (lat, lon, share)
     radius50_km: float  # around the best guess
     radius90_km: float
     samples: np.ndarray  # (K, 2) lat, lon degrees
     density: np.ndarray | None = None  # (H, W) per steradian, row 0 = north, col 0 = -180
+    engine: Engine = Engine.LOCDIFF
 
 
 @dataclass
@@ -366,6 +375,7 @@ class Session:
                     centre_lon=pred.centre[1],
                     radii_km=((0.5, pred.radius50_km), (0.9, pred.radius90_km)),
                     candidates=tuple(Candidate(*c) for c in pred.candidates),
+                    engine=Engine(pred.engine).value,
                 )
             exif, confirmed = photo.exif or (None, None), photo.confirmed or (None, None)
             record = PhotoRecord(

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from app.model_info import ENGINE_CHOICES
 from locdiff_core.atomic_file import atomic_write
 
 APP_NAME = "LocDiff Studio"
@@ -100,14 +101,16 @@ def check_tile_url(url: str | None) -> str:
 class Settings:
     """Everything the user sets in the Settings dialog; every field is checked on creation."""
 
-    checkpoint: str = ""  # run folder or checkpoint.safetensors; "" = no model yet
+    checkpoint: str = ""  # run folder or checkpoint.safetensors; "" = GeoCLIP alone
     encoder_weights: str = ""  # image encoder weights file; "" = the encoder's own cache
     device: str = "auto"  # auto (CUDA when present), cpu or cuda
     num_samples: int = 16  # K samples per photo (paper: 16)
     sampler: str = "ddim"
     num_steps: int = 0  # 0 = the sampler's default (DDIM 20, DDPM all T)
     decode_radius_km: float = 0.0  # 0 = the decoder's default for the model's degree
-    cluster_radius_km: float = 250.0  # samples this close form one candidate
+    cluster_radius_km: float = 250.0  # samples (or gallery places) this close form a candidate
+    engine: str = "auto"  # auto (the best the model offers), geoclip, locdiff or hybrid
+    hybrid_radius_km: float = 200.0  # LocDiff-H: GeoCLIP's places this close to a sample count
     density_map: bool = True  # compute each photo's probability map (costs extra time per photo)
     tile_url: str = OSM_TILES  # "" = the offline basemap only
     write_backup: bool = True  # keep photo.jpg_original next to each written photo
@@ -126,6 +129,10 @@ class Settings:
         _non_negative("cluster_radius_km", self.cluster_radius_km, zero_means="not allowed")
         if self.cluster_radius_km == 0:
             raise ValueError("cluster_radius_km must be more than 0 km")
+        _choice("engine", self.engine, ENGINE_CHOICES)
+        _non_negative("hybrid_radius_km", self.hybrid_radius_km, zero_means="not allowed")
+        if self.hybrid_radius_km == 0:
+            raise ValueError("hybrid_radius_km must be more than 0 km")
         check_tile_url(self.tile_url)
         for name in ("density_map", "write_backup"):
             if not isinstance(getattr(self, name), bool):

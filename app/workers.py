@@ -1,16 +1,24 @@
 """The prediction worker: the one place in the app that talks to the model side of the core.
 
-A :class:`PredictionWorker` lives in its own ``QThread`` and owns the image encoder and the
-:class:`locdiff_core.predictor.Predictor`; the window talks to it only through
-:class:`PredictionController` (queued signals in, signals out), so the event loop never waits
-for the model. Photos are embedded and predicted in small chunks, so results appear as they
-come, cancel answers within one sampler step, and the worker hands the GIL back often (the
-window stays responsive with a thousand photos being predicted). Errors are messages: a photo
-that cannot be read fails alone; a model that cannot be loaded fails the run with the reason.
+A :class:`PredictionWorker` lives in its own ``QThread`` and owns a
+:class:`locdiff_core.pipeline.Pipeline` (the image encoder and the engines' heads: GeoCLIP's,
+a checkpoint's LocDiffusion, or both, which adds the LocDiff-H hybrid); the window talks to it
+only through :class:`PredictionController` (queued signals in, signals out), so the event loop
+never waits for the model. Each photo is embedded once and every head reads that embedding.
+Photos go through the pipeline in chunks of :data:`CHUNK`, so results appear as they come,
+cancel answers within one sampler step, and the worker hands the GIL back after each result
+(the window stays responsive with a thousand photos being predicted). Errors are messages: a
+photo that cannot be read fails alone; a model that cannot be loaded fails the run with the
+reason, and an engine the model cannot run is refused with the fix.
 
-The encoder is made by an *embedder factory* (default: ``locdiff_core.image_encoder``); tests
-pass a small deterministic one. An embedder is anything with
-``embed_paths(paths, batch_size=, progress=, cancel=)`` yielding ``(index, vector | PhotoError)``.
+Without a checkpoint the model is GeoCLIP alone, ready once the CLIP ViT-L/14 (openai) weights
+are on disk; :func:`fetch_encoder_weights` downloads those (or a checkpoint's encoder weights)
+on a pool thread when the user asked for it.
+
+The pipeline is made by a *pipeline factory* (default: :func:`default_pipeline`, which is
+``Pipeline.load``); tests pass one that builds a ``Pipeline`` from small deterministic parts.
+A factory takes the :class:`~app.settings.Settings` and returns the pipeline, or raises
+:class:`ModelError`, ``WeightsNotFoundError``, ``ValueError`` or ``OSError`` with the reason.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.background import LOW, lower_this_thread
+from app.model_info import AUTO, BACKBONE, NO_MODEL, EncoderWanted, ModelInfo, by_hand
 from app.session import PhotoPrediction
 from app.settings import Settings
 
@@ -39,42 +48,31 @@ log = logging.getLogger(__name__)
 
 
 class ModelError(Exception):
-    """The model cannot be used; ``kind`` is "missing", "weights" (encoder weights absent,
-    a download can fetch them) or "invalid"; the message says how to fix it."""
+    """The model cannot be used; ``kind`` is "missing" (no model), "weights" (a checkpoint's
+    encoder weights are absent) or "invalid"; the message says how to fix it."""
 
     def __init__(self, message: str, kind: str = "invalid") -> None:
         super().__init__(message)
         self.kind = kind
 
 
-EmbedderFactory = Callable[[dict | None, Settings, bool, Callable[[int, int], None]], object]
+PipelineFactory = Callable[[Settings], object]  # settings -> locdiff_core.pipeline.Pipeline
 
 
-def default_embedder(
-    identity: dict | None, settings: Settings, download: bool, progress: Callable[[int, int], None]
-):
-    """The image encoder named by the checkpoint (``locdiff_core.image_encoder``)."""
+def default_pipeline(settings: Settings):
+    """Every engine the settings' checkpoint allows (none: GeoCLIP alone), from local files;
+    raises ``WeightsNotFoundError`` when the image encoder's weights are not on disk."""
     try:
-        from locdiff_core.image_encoder import ImageEncoder, WeightsNotFoundError
+        from locdiff_core.pipeline import Pipeline
     except ImportError as exc:
         raise ModelError(
-            f"this installation has no image encoder (locdiff_core.image_encoder: {exc}); "
+            f"this installation has no prediction pipeline (locdiff_core.pipeline: {exc}); "
             "reinstall locdiff"
         ) from exc
-    if identity is None:
-        raise ModelError(
-            "the checkpoint does not name the image encoder it was trained with; "
-            "train it again with a current `locdiff train`"
-        )
     weights = Path(settings.encoder_weights) if settings.encoder_weights else None
-    try:
-        return ImageEncoder.for_checkpoint(
-            identity, weights=weights, device=settings.device, download=download, progress=progress
-        )
-    except WeightsNotFoundError as exc:
-        raise ModelError(str(exc), kind="weights") from exc
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"the image encoder could not be loaded: {exc}") from exc
+    return Pipeline.load(
+        checkpoint=settings.checkpoint or None, encoder_weights=weights, device=settings.device
+    )
 
 
 def _resolve_device(name: str) -> str:
@@ -88,7 +86,7 @@ def _resolve_device(name: str) -> str:
 
 
 def predictor_config(settings: Settings):
-    """The :class:`~locdiff_core.predictor.PredictorConfig` that ``settings`` ask for."""
+    """The LocDiffusion :class:`~locdiff_core.predictor.PredictorConfig` of ``settings``."""
     from locdiff_core.diffusion import SamplerKind
     from locdiff_core.predictor import PredictorConfig
 
@@ -102,6 +100,22 @@ def predictor_config(settings: Settings):
     )
 
 
+def pipeline_config(settings: Settings):
+    """The :class:`~locdiff_core.pipeline.PipelineConfig` that ``settings`` ask for."""
+    from locdiff_core.engines import Engine
+    from locdiff_core.geoclip import RetrievalConfig
+    from locdiff_core.pipeline import PipelineConfig
+
+    return PipelineConfig(
+        engine=None if settings.engine == AUTO else Engine(settings.engine),
+        locdiff=predictor_config(settings),
+        retrieval=RetrievalConfig(cluster_radius_km=settings.cluster_radius_km),
+        hybrid_radius_km=settings.hybrid_radius_km,
+        batch_size=CHUNK,
+        density_size=DENSITY_SIZE if settings.density_map else None,
+    )
+
+
 def to_photo_prediction(p) -> PhotoPrediction:
     """A plain copy of a :class:`~locdiff_core.predictor.LocationPrediction`."""
     return PhotoPrediction(
@@ -112,7 +126,37 @@ def to_photo_prediction(p) -> PhotoPrediction:
         radius90_km=float(p.radius90_km),
         samples=p.samples.astype("float64", copy=True),
         density=None if p.density is None else p.density.astype("float32"),
+        engine=p.engine,
     )
+
+
+def describe_pipeline(pipeline, path: str, device: str) -> str:
+    """The status bar's name of a loaded pipeline."""
+    if pipeline.predictor is None:
+        return f"GeoCLIP on CLIP ViT-L/14 (openai), on {device}"
+    cfg = pipeline.predictor.config
+    encoder = (cfg.encoder or {}).get("name", "unknown encoder")
+    geoclip = ", with GeoCLIP" if pipeline.geoclip is not None else ""
+    return f"{Path(path).name}: degree {cfg.model.degree}, {encoder}{geoclip}, on {device}"
+
+
+def wanted_weights(settings: Settings) -> EncoderWanted | None:
+    """The encoder weights a download could fetch when loading failed for want of them: GeoCLIP's
+    backbone without a checkpoint, else the checkpoint's encoder when it has a pretrained tag;
+    None when the settings name a weights file of their own (the user fixes that path)."""
+    if settings.encoder_weights:
+        return None
+    if not settings.checkpoint:
+        return BACKBONE
+    from locdiff_core.checkpoint import read_config
+
+    try:
+        identity = read_config(settings.checkpoint).encoder or {}
+    except (ValueError, OSError):
+        return None
+    if identity.get("config") is not None or not identity.get("pretrained"):
+        return None
+    return EncoderWanted(str(identity["name"]), str(identity["pretrained"]))
 
 
 @dataclass(frozen=True)
@@ -120,28 +164,27 @@ class PredictJob:
     job: int
     items: tuple[tuple[str, str], ...]  # (key, path) of the photos, in order
     settings: Settings
-    allow_download: bool = False
 
 
 class PredictionWorker(QObject):
-    """Owns encoder and predictor; runs in the controller's thread. Signals carry the job id."""
+    """Owns the pipeline; runs in the controller's thread. Signals carry the job id."""
 
     model_status = Signal(
         str, str
     )  # state ("loading", "ready", "missing", "weights", "invalid"), text
+    model_info = Signal(object)  # ModelInfo, sent before each final model_status
     progress = Signal(int, float, str)  # job, fraction done 0..1, text
     predicted = Signal(int, str, object)  # job, key, PhotoPrediction
     failed = Signal(int, str, str)  # job, key, message
     finished = Signal(int, str, str)  # job, outcome ("done", "cancelled", "failed"), message
     warmed = Signal()  # the model side (torch) is imported
 
-    def __init__(self, embedder_factory: EmbedderFactory | None, is_cancelled) -> None:
+    def __init__(self, pipeline_factory: PipelineFactory | None, is_cancelled) -> None:
         super().__init__()
-        self._factory = embedder_factory or default_embedder
+        self._factory = pipeline_factory or default_pipeline
         self._is_cancelled = is_cancelled  # (job) -> bool, safe to call from this thread
         self._model_key: tuple | None = None
-        self._predictor = None
-        self._embedder = None
+        self._pipeline = None
         self.native_id: int | None = None  # the thread's id once it runs (for tests)
 
     @Slot()
@@ -151,50 +194,61 @@ class PredictionWorker(QObject):
         self.native_id = threading.get_native_id()
         import torch
 
-        import locdiff_core.predictor  # noqa: F401
+        import locdiff_core.pipeline  # noqa: F401
 
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # leave a core to the window
         self.warmed.emit()
 
-    @Slot(object, bool)
-    def load(self, settings: Settings, allow_download: bool) -> None:
+    @Slot(object)
+    def load(self, settings: Settings) -> None:
         with contextlib.suppress(ModelError):  # _ensure_model reported it
-            self._ensure_model(settings, allow_download)
+            self._ensure_model(settings)
 
-    def _ensure_model(self, settings: Settings, allow_download: bool) -> None:
+    def _ensure_model(self, settings: Settings) -> None:
+        path = settings.checkpoint
+        key = (path, self._checkpoint_mtime(path), settings.encoder_weights, settings.device)
+        if key == self._model_key:
+            return
+        what = f"the model from {path}" if path else "GeoCLIP (CLIP ViT-L/14 and GeoCLIP's heads)"
+        self.model_status.emit("loading", f"loading {what}…")
+        pipeline, device = self._load_pipeline(settings)
+        self._pipeline, self._model_key = pipeline, key
+        self._warm_model(settings)
+        engines = tuple(e.value for e in pipeline.engines)
+        self.model_info.emit(ModelInfo(engines, pipeline.default_engine.value))
+        self.model_status.emit("ready", describe_pipeline(pipeline, path, device))
+
+    def _checkpoint_mtime(self, path: str) -> int | None:
+        """The checkpoint file's modification time (a new file under the same name reloads);
+        None without a checkpoint. A checkpoint that is not there fails the load."""
+        if not path:
+            return None
         from locdiff_core.checkpoint import checkpoint_path
 
-        path = settings.checkpoint
-        if not path:
-            raise self._model_failed(ModelError("no model yet", kind="missing"))
         try:
-            mtime = os.stat(checkpoint_path(path)).st_mtime_ns
+            return os.stat(checkpoint_path(path)).st_mtime_ns
         except OSError:
             message = f"{path}: no checkpoint there; import another one"
             raise self._model_failed(ModelError(message, kind="missing")) from None
-        key = (path, mtime, settings.encoder_weights, settings.device)
-        if key == self._model_key:
-            return
-        self.model_status.emit("loading", f"loading the model from {path}…")
-        try:
-            from locdiff_core.predictor import Predictor
 
+    def _load_pipeline(self, settings: Settings):
+        """The factory's pipeline and the device it runs on; failures become ModelErrors."""
+        from locdiff_core.encoder_weights import WeightsNotFoundError
+
+        try:
             device = _resolve_device(settings.device)
-            predictor = Predictor.from_checkpoint(path, device)
-            embedder = self._factory(
-                predictor.config.encoder, settings, allow_download, self._download_progress
-            )
+            return self._factory(settings), device
         except ModelError as exc:
             raise self._model_failed(exc) from exc
+        except WeightsNotFoundError as exc:
+            first_run = not settings.checkpoint and not settings.encoder_weights
+            if first_run:
+                failure = ModelError("no model yet", kind="missing")
+            else:
+                failure = ModelError(str(exc), kind="weights" if settings.checkpoint else "missing")
+            raise self._model_failed(failure, wanted_weights(settings)) from exc
         except (ValueError, OSError, RuntimeError) as exc:
             raise self._model_failed(ModelError(str(exc))) from exc
-        self._predictor, self._embedder, self._model_key = predictor, embedder, key
-        self._warm_model(settings)
-        cfg = predictor.config
-        encoder = (cfg.encoder or {}).get("name", "unknown encoder")
-        self.model_status.emit(
-            "ready", f"{Path(path).name}: degree {cfg.model.degree}, {encoder}, on {device}"
-        )
 
     def _warm_model(self, settings: Settings) -> None:
         """Predict one made-up embedding through the path real photos take, while the status
@@ -203,24 +257,22 @@ class PredictionWorker(QObject):
         measured) and that must not land in the middle of the user's first batch."""
         import numpy as np
 
-        dim = self._predictor.config.model.dim_cond
-        density = DENSITY_SIZE if settings.density_map else None
+        pipeline = self._pipeline
+        dim = getattr(pipeline.encoder, "dim", None)
+        if dim is None:
+            return
         try:
-            config = dataclasses.replace(predictor_config(settings), num_steps=1, seed=0)
-            for _ in self._predictor.iter_predict(
-                np.ones((1, dim), np.float32), config, density_size=density
-            ):
-                pass
+            config = pipeline_config(settings)
+            engine = config.engine if config.engine in pipeline.engines else None
+            locdiff = dataclasses.replace(config.locdiff, num_steps=1, seed=0)
+            config = dataclasses.replace(config, engine=engine, locdiff=locdiff)
+            pipeline.predict_features(np.ones((1, dim), np.float32), config)
         except (ValueError, RuntimeError) as exc:  # the real run will report it, with the file
             log.warning("warming the model up failed: %s", exc)
 
-    def _download_progress(self, done: int, total: int) -> None:
-        self.model_status.emit(
-            "loading", f"downloading the encoder weights… {_mb(done)} of {_mb(total)}"
-        )
-
-    def _model_failed(self, exc: ModelError) -> ModelError:
-        self._predictor = self._embedder = self._model_key = None
+    def _model_failed(self, exc: ModelError, wanted: EncoderWanted | None = None) -> ModelError:
+        self._pipeline = self._model_key = None
+        self.model_info.emit(dataclasses.replace(NO_MODEL, wanted=wanted))
         self.model_status.emit(exc.kind, str(exc))
         return exc
 
@@ -230,8 +282,9 @@ class PredictionWorker(QObject):
             self.finished.emit(job.job, "cancelled", "cancelled before it started")
             return
         try:
-            self._ensure_model(job.settings, job.allow_download)
-            config = predictor_config(job.settings)
+            self._ensure_model(job.settings)
+            config = pipeline_config(job.settings)
+            self._pipeline.resolve(config.engine)
         except (ModelError, ValueError) as exc:
             self.finished.emit(job.job, "failed", str(exc))
             return
@@ -244,99 +297,82 @@ class PredictionWorker(QObject):
 
 
 class _Run:
-    """One prediction job: embed chunk by chunk, predict each chunk, report as results come."""
+    """One prediction job: the pipeline's results reported as they come, with progress."""
 
     def __init__(self, worker: PredictionWorker, job: PredictJob, config) -> None:
         self.w, self.job, self.config = worker, job, config
         self.keys = [k for k, _ in job.items]
         self.total = len(self.keys)
-        self.embedded = 0
-        self.finished = 0.0  # photos predicted or failed (fractional within a chunk)
         self.ok = self.bad = 0
         self._last_emit = 0.0
-        self._start = time.monotonic()
 
     def cancelled(self) -> bool:
         return self.w._is_cancelled(self.job.job)
 
     def execute(self) -> tuple[str, str]:
-        from locdiff_core.diffusion import CancelledError
-
         paths = [p for _, p in self.job.items]
-        chunk: list[tuple[int, object]] = []
-        try:
-            for index, result in self.w._embedder.embed_paths(
-                paths, batch_size=CHUNK, cancel=self.cancelled
-            ):
-                self.embedded += 1
-                if isinstance(result, Exception):
-                    self._fail(index, getattr(result, "message", None) or str(result))
-                else:
-                    chunk.append((index, result))
-                if len(chunk) >= CHUNK:
-                    self._predict(chunk)
-                    chunk = []
-                self._report()
-                if self.cancelled():
-                    break
-            if chunk and not self.cancelled():
-                self._predict(chunk)
-        except CancelledError:
-            pass
+        results = self.w._pipeline.predict_paths(
+            paths, self.config, progress=self._report, cancel=self.cancelled
+        )
+        for index, result in results:
+            key = self.keys[index]
+            if isinstance(result, Exception):
+                message = getattr(result, "message", None) or str(result)
+                self.w.failed.emit(self.job.job, key, message)
+                self.bad += 1
+            else:
+                self.w.predicted.emit(self.job.job, key, to_photo_prediction(result))
+                self.ok += 1
+            time.sleep(0)  # hand the GIL to the window between results
         if self.cancelled():
             return "cancelled", f"cancelled: {self.ok} of {self.total} photos predicted"
         text = f"{self.ok} of {self.total} photos predicted"
         return "done", text + (f", {self.bad} failed" if self.bad else "")
 
-    def _predict(self, chunk: list[tuple[int, object]]) -> None:
-        import numpy as np
-
-        embeddings = np.stack([np.asarray(e, dtype=np.float32) for _, e in chunk])
-        base = self.finished
-
-        def step(done: int, total: int) -> None:
-            self.finished = base + len(chunk) * done / max(total, 1)
-            self._report()
-
-        for i, pred in self.w._predictor.iter_predict(
-            embeddings,
-            self.config,
-            density_size=DENSITY_SIZE if self.job.settings.density_map else None,
-            progress=step,
-            cancel=self.cancelled,
-        ):
-            self.w.predicted.emit(self.job.job, self.keys[chunk[i][0]], to_photo_prediction(pred))
-            self.ok += 1
-        self.finished = base + len(chunk)
-        time.sleep(0)  # hand the GIL to the window between chunks
-
-    def _fail(self, index: int, message: str) -> None:
-        self.w.failed.emit(self.job.job, self.keys[index], message)
-        self.bad += 1
-        self.finished += 1
-
-    def _report(self) -> None:
+    def _report(self, done: float, total: int) -> None:
         now = time.monotonic()
         if now - self._last_emit < _PROGRESS_EVERY_S:
             return
         self._last_emit = now
-        fraction = min(1.0, 0.5 * (self.embedded + self.finished) / max(self.total, 1))
-        text = f"{self.ok + self.bad} of {self.total} photos"
-        self.w.progress.emit(self.job.job, fraction, text)
+        fraction = min(1.0, done / max(total, 1))
+        self.w.progress.emit(self.job.job, fraction, f"{self.ok + self.bad} of {total} photos")
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.0f} MB" if n else "?"
+@dataclass(frozen=True)
+class FetchOutcome:
+    """How a weights download ended: the file, or cancelled with ``kept`` bytes for a resume."""
+
+    path: Path | None
+    kept: int = 0
+
+
+def fetch_encoder_weights(
+    wanted: EncoderWanted, progress: Callable[[int, int], None], cancelled: Callable[[], bool]
+) -> FetchOutcome:
+    """Download ``wanted`` into LocDiff's weights folder (``locdiff_core.image_encoder``):
+    from ``$HF_ENDPOINT`` or the Hugging Face hub, size and sha256 checked, resumed from what
+    an earlier cancelled or broken download kept. For a pool thread (:class:`app.loaders.Task`);
+    raises ``ValueError`` saying what failed and how to bring the file by hand."""
+    from locdiff_core.download import DownloadCancelled
+    from locdiff_core.image_encoder import EncoderConfig, download_weights
+
+    config = EncoderConfig(wanted.model, wanted.pretrained)
+    try:
+        return FetchOutcome(download_weights(config, progress, cancel=cancelled))
+    except DownloadCancelled as exc:
+        return FetchOutcome(None, exc.kept)
+    except (OSError, ValueError) as exc:  # DownloadError included: the network or the disk
+        raise ValueError(f"could not download {wanted.what}: {exc}\n\n{by_hand(wanted)}") from exc
 
 
 class PredictionController(QObject):
     """The window's handle on the worker thread: start, cancel, load the model, shut down."""
 
-    _load = Signal(object, bool)
+    _load = Signal(object)
     _run = Signal(object)
     _warm = Signal()
 
-    def __init__(self, embedder_factory: EmbedderFactory | None = None, parent=None) -> None:
+    def __init__(self, pipeline_factory: PipelineFactory | None = None, parent=None) -> None:
         super().__init__(parent)
         self._lock = threading.Lock()
         self._cancelled_through = 0  # every job id up to this one is cancelled
@@ -344,7 +380,7 @@ class PredictionController(QObject):
         self.active: set[int] = set()
         self._thread = QThread()
         self._thread.setObjectName("locdiff-prediction")
-        self.worker = PredictionWorker(embedder_factory, self.is_cancelled)
+        self.worker = PredictionWorker(pipeline_factory, self.is_cancelled)
         self.worker.moveToThread(self._thread)
         self._load.connect(self.worker.load)
         self._run.connect(self.worker.run)
@@ -364,17 +400,15 @@ class PredictionController(QObject):
     def busy(self) -> bool:
         return bool(self.active)
 
-    def load_model(self, settings: Settings, allow_download: bool = False) -> None:
-        self._load.emit(settings, allow_download)
+    def load_model(self, settings: Settings) -> None:
+        self._load.emit(settings)
 
-    def predict(
-        self, items: Sequence[tuple[str, str]], settings: Settings, allow_download: bool = False
-    ) -> int:
+    def predict(self, items: Sequence[tuple[str, str]], settings: Settings) -> int:
         """Queue a prediction of ``items`` ((key, path) pairs); returns the job id."""
         self._next_job += 1
         job = self._next_job
         self.active.add(job)
-        self._run.emit(PredictJob(job, tuple(items), settings, allow_download))
+        self._run.emit(PredictJob(job, tuple(items), settings))
         return job
 
     def cancel(self) -> None:

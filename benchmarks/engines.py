@@ -76,9 +76,9 @@ def head_rows(head: GeoCLIPHead, predictor: Predictor, args) -> list[dict[str, s
     pipeline = Pipeline(None, predictor=predictor, geoclip=head)
     n_diff = min(args.features, 32)
     rows = []
-    geoclip = timed(lambda: head.predict(raw, RetrievalConfig(batch_size=64))) / len(raw)
+    geoclip = timed(lambda: head.predict(raw, RetrievalConfig(batch_size=256))) / len(raw)
     logits = timed(lambda: head.logits(raw[:64])) / 64
-    rows.append(row("GeoCLIP head (retrieval over 100K)", geoclip, len(raw), "batch 64"))
+    rows.append(row("GeoCLIP head (retrieval over 100K)", geoclip, len(raw), "batch 256"))
     rows.append(row("  of which image head + similarities", logits, 64, "batch 64"))
     config = PipelineConfig(Engine.LOCDIFF, locdiff_cfg, batch_size=32)
     locdiff = timed(lambda: pipeline.predict_features(raw[:n_diff], config), 2) / n_diff

@@ -1,8 +1,11 @@
+import contextlib
 import hashlib
 import os
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -56,19 +59,47 @@ def tiny_encoder(tmp_path_factory):
     return EncoderConfig(model=str(config), pretrained=None, weights=weights, device="cpu")
 
 
+class Request(NamedTuple):
+    """One request to :class:`FakeHub`: its path, its ``Range`` header and the answer's status."""
+
+    path: str
+    range: str | None
+    status: int
+
+
 class FakeHub:
     """A Hugging Face-like file server on 127.0.0.1 (the ``hub`` fixture).
 
-    ``/<repo>/resolve/main/<file>`` answers with a redirect carrying ``X-Linked-Size`` and
-    ``X-Linked-Etag`` (the sha256), as the Hub does; ``/blob/<repo>/<file>`` serves the bytes.
+    ``/<repo>/resolve/main/<file>`` answers with a redirect to ``/blob/<repo>/<file>`` carrying
+    ``X-Linked-Size`` and ``X-Linked-Etag`` (the sha256), as the Hub does; a blob serves the
+    bytes with an ``ETag`` (their md5). While ``ranges`` is true a blob announces
+    ``Accept-Ranges: bytes`` and answers ``Range: bytes=N-`` with 206, or 416 when N is at or
+    past the end; otherwise it announces nothing and answers every request with the whole file
+    (200). Other paths get 404. Each connection closes after one answer (HTTP/1.0), so a cut
+    body ends short of its ``Content-Length``.
+
+    ``cut_after`` and ``hold_after`` act on the next blob body only, then go back to ``None``.
     """
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}  # "<repo>/<file>" -> bytes
-        self.etag: str | None = None  # the announced sha256; None: the true one
-        self.short_by = 0  # bytes left out of a body whose Content-Length promises them
-        self.requests: list[str] = []  # paths asked for, in order
+        self.ranges = True  # serve byte ranges (and say so)
+        self.announced_sha256: str | None = None  # in X-Linked-Etag; None: the true one
+        self.wrong_bytes = False  # serve every byte XOR 0x5A (size and sha256 stay the true ones)
+        self.cut_after: int | None = None  # send this many body bytes, then close the connection
+        self.hold_after: int | None = None  # send this many, wait for release (30 s at most)
+        self.release = threading.Event()
+        self.requests: list[Request] = []  # in order
         self.url = ""
+
+    def file_url(self, name: str) -> str:
+        """The ``resolve`` URL of ``files[name]`` (``name`` is ``"<repo>/<file>"``)."""
+        repo, _, file = name.rpartition("/")
+        return f"{self.url}/{repo}/resolve/main/{file}"
+
+    def blob_requests(self) -> list[tuple[str | None, int]]:
+        """``(Range header, status)`` of each request for a blob, in order."""
+        return [(r.range, r.status) for r in self.requests if r.path.startswith("/blob/")]
 
 
 def _hub_handler(hub: FakeHub):
@@ -76,35 +107,56 @@ def _hub_handler(hub: FakeHub):
         def log_message(self, *args):  # keep test output quiet
             pass
 
-        def reply(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+        def reply(self, status: int, headers: dict[str, str]) -> None:
+            hub.requests.append(Request(self.path, self.headers.get("Range"), status))
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(body)
 
         def do_GET(self):
-            hub.requests.append(self.path)
             name = self.path.lstrip("/").replace("/resolve/main/", "/", 1)
             if "/resolve/main/" in self.path and name in hub.files:
                 data = hub.files[name]
-                sha = hub.etag or hashlib.sha256(data).hexdigest()
-                self.reply(
-                    302,
-                    {
-                        "Location": f"/blob/{name}",
-                        "X-Linked-Size": str(len(data)),
-                        "X-Linked-Etag": f'"{sha}"',
-                        "Content-Length": "0",
-                    },
-                )
+                sha = hub.announced_sha256 or hashlib.sha256(data).hexdigest()
+                linked = {"X-Linked-Size": str(len(data)), "X-Linked-Etag": f'"{sha}"'}
+                self.reply(302, {"Location": f"/blob/{name}", "Content-Length": "0", **linked})
             elif self.path.startswith("/blob/") and self.path[6:] in hub.files:
-                data = hub.files[self.path[6:]]
-                self.reply(
-                    200, {"Content-Length": str(len(data))}, data[: len(data) - hub.short_by]
-                )
+                self.blob(hub.files[self.path[6:]])
             else:
                 self.reply(404, {"Content-Length": "0"})
+
+        def blob(self, data: bytes) -> None:
+            headers = {"ETag": f'"{hashlib.md5(data).hexdigest()}"'}
+            if hub.ranges:
+                headers["Accept-Ranges"] = "bytes"
+            if hub.wrong_bytes:
+                data = bytes(b ^ 0x5A for b in data)
+            wanted = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+            if wanted is None or not hub.ranges:
+                self.reply(200, {**headers, "Content-Length": str(len(data))})
+                self.send_body(data)
+                return
+            start = int(wanted[1])
+            if start >= len(data):
+                self.reply(416, {"Content-Range": f"bytes */{len(data)}", "Content-Length": "0"})
+                return
+            part = data[start:]
+            span = f"bytes {start}-{len(data) - 1}/{len(data)}"
+            self.reply(206, {**headers, "Content-Range": span, "Content-Length": str(len(part))})
+            self.send_body(part)
+
+        def send_body(self, data: bytes) -> None:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                if hub.cut_after is not None:
+                    data, hub.cut_after = data[: hub.cut_after], None
+                if hub.hold_after is not None:
+                    held, hub.hold_after = hub.hold_after, None
+                    self.wfile.write(data[:held])
+                    self.wfile.flush()
+                    hub.release.wait(30)
+                    data = data[held:]
+                self.wfile.write(data)
 
     return Handler
 
@@ -116,9 +168,10 @@ def hub():
     fake = FakeHub()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _hub_handler(fake))
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield fake
+    fake.release.set()
     server.shutdown()
     server.server_close()
 

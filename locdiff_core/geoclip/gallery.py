@@ -43,6 +43,11 @@ class Gallery:
         return self.xyz.numpy()
 
     @functools.cached_property
+    def xyz_t(self) -> np.ndarray:
+        """``(3, G)`` the unit vectors as contiguous rows (fast products with a few points)."""
+        return np.ascontiguousarray(self.xyz.numpy().T)
+
+    @functools.cached_property
     def lat_order(self) -> np.ndarray:
         """``(G,)`` indices that sort the points by latitude."""
         return np.argsort(self.latlon[:, 0], kind="stable")

@@ -41,7 +41,7 @@ class RetrievalConfig:
     cluster_radius_km: float = 250.0
     num_candidates: int = 3
     num_points: int = 16  # most probable gallery points kept as the prediction's samples
-    batch_size: int = 64  # photos scored against the gallery together
+    batch_size: int = 256  # photos scored against the gallery together (100 MB of logits)
 
     def validate(self) -> None:
         if self.num_candidates < 1 or self.num_points < 1 or self.batch_size < 1:
@@ -62,6 +62,7 @@ class GeoCLIPHead:
         self.files_key = files_key
         self.device = next(image_head.parameters()).device
         self._features = gallery.features.to(self.device)
+        self._features_np = gallery.features.numpy() if self.device.type == "cpu" else None
 
     @classmethod
     def load(
@@ -111,7 +112,14 @@ class GeoCLIPHead:
     @torch.inference_mode()
     def logits(self, raw) -> Tensor:
         """``[N x G]`` float32 logits of every gallery point."""
-        return self.logit_scale * (self.image_features(raw) @ self._features.T)
+        image = self.image_features(raw)
+        if self.device.type != "cpu":
+            return self.logit_scale * (image @ self._features.T)
+        # On the CPU, numpy's OpenBLAS: PyTorch's x86 wheels multiply with MKL, which took
+        # 2.3 times as long for this shape on the AMD EPYC we measure on (docs/performance.md)
+        out = image.numpy() @ self._features_np.T
+        out *= np.float32(self.logit_scale)
+        return torch.from_numpy(out)
 
     def predict(
         self,
@@ -128,25 +136,27 @@ class GeoCLIPHead:
         raw = self._check(raw)
         out: list[LocationPrediction | None] = []
         for start in range(0, raw.shape[0], config.batch_size):
-            logits = self.logits(raw[start : start + config.batch_size]).double()
+            logits = self.logits(raw[start : start + config.batch_size])
             empty = torch.zeros(logits.shape[0], dtype=torch.bool)
             if masks is not None:
                 block = masks[start : start + config.batch_size].to(logits.device)
                 logits = logits.masked_fill(~block, -math.inf)
                 empty = ~block.any(1).cpu()
-            probs = torch.softmax(logits, dim=1).cpu()
+            probs = torch.softmax(logits, dim=1).cpu()  # float32, as GeoCLIP's own code
             num_top = min(probs.shape[1], max(config.num_points, _CLUSTER_POINTS))
             tops = torch.topk(probs, num_top, dim=1).indices.numpy()  # most probable first
             probs = probs.numpy()
-            for row, top, none in zip(probs, tops, empty.tolist(), strict=True):
-                if none:
-                    out.append(None)
-                else:
-                    out.append(
-                        summarize_probabilities(
-                            row, self.gallery, config, density_size, engine, top
-                        )
-                    )
+
+            def summarize(i: int, probs=probs, tops=tops) -> LocationPrediction:
+                row = probs[i].astype(np.float64)
+                row /= row.sum()  # float32 rounding must not let a share pass 1
+                return summarize_probabilities(
+                    row, self.gallery, config, density_size, engine, tops[i]
+                )
+
+            rows = [i for i, none in enumerate(empty.tolist()) if not none]
+            done = {i: summarize(i) for i in rows}
+            out += [done.get(i) for i in range(len(probs))]
         return out
 
 
@@ -167,9 +177,17 @@ def summarize_probabilities(
     mass = np.cumsum(probs[top])
     keep = max(config.num_points, int(np.searchsorted(mass, _CLUSTER_MASS * mass[-1])) + 1)
     top = top[:keep]
-    xyz = gallery.xyz_np
-    candidates, best_index = _clusters(probs, top, gallery, config)
-    r50, r90 = _mass_radii(probs, xyz, xyz[best_index])
+    cos_r = math.cos(config.cluster_radius_km / EARTH_RADIUS_KM)
+    seeds, picks = _cluster_seeds(probs, top, gallery.xyz_np, cos_r, config.num_candidates)
+    cos = gallery.xyz_np[[*seeds, picks[0]]] @ gallery.xyz_t  # (candidates + 1, G): one pass
+    claimed = np.zeros(len(probs), dtype=bool)
+    candidates = []
+    for j, pick in enumerate(picks):  # a share: what no earlier candidate claimed
+        around = (cos[j] >= cos_r) & ~claimed
+        lat, lon = gallery.latlon[pick]
+        candidates.append(Candidate(float(lat), float(lon), float(probs[around].sum())))
+        claimed |= around
+    r50, r90 = _mass_radii(probs, cos[-1])
     centre = (float(gallery.latlon[top[0], 0]), float(gallery.latlon[top[0], 1]))
     samples = gallery.latlon[top[: config.num_points]].copy()
     density = None
@@ -181,41 +199,36 @@ def summarize_probabilities(
     )
 
 
-def _clusters(
-    probs: np.ndarray, top: np.ndarray, gallery: Gallery, config: RetrievalConfig
-) -> tuple[list[Candidate], int]:
-    """The candidates, and the gallery index of the first (the best guess). Seeds are sought
-    among the ``top`` points; a candidate's share is the probability of every gallery point
-    within the radius of its seed that no earlier candidate claimed."""
-    cos_r = math.cos(config.cluster_radius_km / EARTH_RADIUS_KM)
-    xyz = gallery.xyz_np
-    near = ((xyz[top] @ xyz[top].T) >= cos_r).astype(np.float64)  # (M, M)
+def _cluster_seeds(
+    probs: np.ndarray, top: np.ndarray, xyz: np.ndarray, cos_r: float, num: int
+) -> tuple[list[int], list[int]]:
+    """Gallery indices of up to ``num`` cluster seeds among the ``top`` points (each the free
+    point with the most free probability within the radius), and of each cluster's most
+    probable point."""
+    near = (xyz[top] @ xyz[top].T) >= cos_r  # (M, M)
+    weights = near.astype(np.float64)
     live = probs[top].copy()
-    claimed = np.zeros(len(probs), dtype=bool)
-    candidates: list[Candidate] = []
-    best_index = int(top[0])
-    while live.any() and len(candidates) < config.num_candidates:
-        within = near @ live  # probability within the radius of each free top point
+    seeds: list[int] = []
+    picks: list[int] = []
+    while live.any() and len(seeds) < num:
+        within = weights @ live
         within[live == 0] = -1.0
         seed = int(within.argmax())
-        members = (near[seed] > 0) & (live > 0)
-        pick = int(top[int(np.where(members, live, -1.0).argmax())])
-        around = (xyz @ xyz[top[seed]] >= cos_r) & ~claimed
-        if not candidates:
-            best_index = pick
-        lat, lon = gallery.latlon[pick]
-        candidates.append(Candidate(float(lat), float(lon), float(probs[around].sum())))
-        claimed |= around
-        live[members | claimed[top]] = 0.0
-    return candidates, best_index
+        members = near[seed] & (live > 0)
+        picks.append(int(top[int(np.where(members, live, -1.0).argmax())]))
+        seeds.append(int(top[seed]))
+        live[near[seed]] = 0.0
+    return seeds, picks
 
 
-def _mass_radii(probs: np.ndarray, xyz: np.ndarray, centre: np.ndarray) -> tuple[float, float]:
-    """The smallest distances (km) from ``centre`` within which 50% and 90% of ``probs`` lie,
-    found in linear time: a histogram of ``(1 - cos d) / 2`` (which grows with the distance
-    ``d``) names the bin where each share is reached, and only that bin's points are sorted."""
-    half_chord2 = (1.0 - xyz @ centre) * 0.5  # in [0, 1]
-    bins = np.minimum((half_chord2 * _RADIUS_BINS).astype(np.int64), _RADIUS_BINS - 1)
+def _mass_radii(probs: np.ndarray, cos_to_centre: np.ndarray) -> tuple[float, float]:
+    """The smallest distances (km) from the centre within which 50% and 90% of ``probs`` lie
+    (``cos_to_centre``: each point's cosine of the angle to it), found in linear time: a
+    histogram of ``(1 - cos d) / 2`` (which grows with the distance ``d``) names the bin where
+    each share is reached, and only that bin's points are sorted."""
+    half_chord2 = (1.0 - cos_to_centre) * 0.5  # in [0, 1]
+    bins = (half_chord2 * _RADIUS_BINS).astype(np.int32)  # int32: a third of int64's time
+    np.minimum(bins, _RADIUS_BINS - 1, out=bins)
     hist = np.cumsum(np.bincount(bins, weights=probs, minlength=_RADIUS_BINS))
     radii = []
     for q in (0.5, 0.9):

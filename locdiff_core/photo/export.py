@@ -5,12 +5,13 @@ exported at, and says where it came from (``location_source``), in this order of
 
 * ``confirmed``: the user's choice (accepted, dragged, typed or clicked);
 * ``exif``: the position stored in the photo's own GPS tags;
-* ``predicted``: the model's best guess (the decoder's mode).
+* ``predicted``: the engine's best guess.
 
-Next to it come whatever else is known: the prediction (best location, the centre the paper
-reports, i.e. the density's spherical mean, the engine that made it, confidence radii for given
-probability masses and the top candidates), the EXIF and confirmed positions, the great-circle error of the best guess
-against the EXIF position, and a place name. A photo with no location at all is not a record.
+Next to it come whatever else is known: the prediction (best location; the centre the engine's
+paper reports, LocDiffusion's centre of the samples or GeoCLIP's top gallery point; the engine
+that made it; radii holding given shares of the samples or probability; the top candidates),
+the EXIF and confirmed positions, the great-circle error of the best guess against the EXIF
+position, and a place name. A photo with no location at all is not a record.
 
 CSV is UTF-8 with a header row. Text cells that a spreadsheet would run as a formula (starting
 with ``=``, ``+``, ``-``, ``@``, tab or carriage return) are prefixed with ``'`` (the OWASP

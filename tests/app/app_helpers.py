@@ -3,7 +3,10 @@
 ``PixelStatsEmbedder`` computes real features from the pixels (channel means and spreads of a
 small thumbnail), so predictions differ per photo; it exists to test the worker's plumbing
 (threads, chunks, errors, cancel, responsiveness), NOT the image encoder, whose own tests live
-with ``locdiff_core.image_encoder``.
+with ``locdiff_core.image_encoder``. ``Pixel768Embedder`` spreads the same statistics into a
+768-d raw feature, what GeoCLIP's head reads; ``made_up_geoclip`` is a GeoCLIP head on a small
+made-up gallery (as ``tests/locdiff_core/geoclip_helpers.py`` builds one), so every engine runs
+in a second. ``pipeline_factory`` assembles them into the worker's pipelines.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ class PixelStatsEmbedder:
     def __init__(self) -> None:
         self.calls = 0
 
-    def embed_paths(self, paths, batch_size=32, num_workers=0, progress=None, cancel=None):
+    def features(self, px: np.ndarray) -> np.ndarray:
+        flat = px.reshape(-1, 3)
+        return np.concatenate([flat.mean(0), flat.std(0)]) * 4.0 - 1.0
+
+    def embed_paths(
+        self, paths, batch_size=32, num_workers=0, progress=None, cancel=None, normalize=True
+    ):
         self.calls += 1
         for i, path in enumerate(paths):
             if cancel is not None and cancel():
@@ -39,14 +48,92 @@ class PixelStatsEmbedder:
             except PhotoError as exc:
                 yield i, exc
                 continue
-            flat = px.reshape(-1, 3)
-            yield i, np.concatenate([flat.mean(0), flat.std(0)]) * 4.0 - 1.0
+            raw = self.features(px).astype(np.float32)
+            yield i, raw / np.linalg.norm(raw) if normalize else raw
             if progress is not None:
                 progress(i + 1, len(paths))
 
 
-def pixel_embedder_factory(identity, settings, download, progress):
-    return PixelStatsEmbedder()
+class Pixel768Embedder(PixelStatsEmbedder):
+    """The pixel statistics as a 768-d raw feature (CLIP ViT-L/14's width): features 0-5 hold
+    them shifted to be positive, so the made-up GeoCLIP head sees them; the rest is small."""
+
+    dim = 768
+
+    def features(self, px: np.ndarray) -> np.ndarray:
+        out = np.full(self.dim, 0.01, np.float32)
+        out[:EMBED_DIM] = super().features(px) + 2.0
+        return out
+
+
+#: the made-up GeoCLIP gallery: 20 places around each city, gallery feature e_d for city d
+CITIES = ((48.86, 2.35), (35.68, 139.69), (40.71, -74.0), (-33.87, 151.21), (30.04, 31.24))
+
+
+def made_up_geoclip(logit_scale: float = 40.0):
+    """A GeoCLIP head whose gallery is 20 places around each of :data:`CITIES`; a photo's
+    probability spreads over the cities by its pixel statistics (features 0-4)."""
+    import torch
+
+    from locdiff_core.geo import latlon_to_xyz
+    from locdiff_core.geoclip import GeoCLIPHead
+    from locdiff_core.geoclip.gallery import Gallery
+    from locdiff_core.geoclip.model import DIM_BACKBONE, DIM_FEATURE, ImageHead
+
+    rng = np.random.default_rng(0)
+    latlon = np.concatenate([np.asarray(c) + rng.uniform(-0.1, 0.1, (20, 2)) for c in CITIES])
+    directions = np.repeat(np.arange(len(CITIES)), 20)
+    features = torch.zeros(len(latlon), DIM_FEATURE)
+    features[torch.arange(len(latlon)), torch.as_tensor(directions)] = 1.0
+    t = torch.as_tensor(latlon)
+    gallery = Gallery(latlon, latlon_to_xyz(t[:, 0], t[:, 1]), features)
+    head = ImageHead()  # passes the first 512 (non-negative) raw features through
+    with torch.no_grad():
+        head[0].weight.copy_(torch.eye(DIM_BACKBONE))
+        head[0].bias.zero_()
+        head[2].weight.copy_(torch.eye(DIM_FEATURE, DIM_BACKBONE))
+        head[2].bias.zero_()
+    return GeoCLIPHead(head, logit_scale, gallery)
+
+
+def pipeline_factory(embedder=PixelStatsEmbedder, geoclip=False, backbone_file=False):
+    """A factory for the worker: the settings' checkpoint (if any) as LocDiffusion, ``embedder``
+    as the image encoder, and with ``geoclip`` the made-up GeoCLIP head. Without a head or a
+    checkpoint, or with ``backbone_file`` while CLIP ViT-L/14's weights are not on disk (in the
+    test's private cache), it fails as the real pipeline does: weights not found."""
+
+    def make(settings):
+        from locdiff_core.encoder_weights import WeightsNotFoundError
+        from locdiff_core.image_encoder import EncoderConfig, find_weights
+        from locdiff_core.pipeline import Pipeline
+        from locdiff_core.predictor import Predictor
+
+        if backbone_file:
+            find_weights(EncoderConfig("ViT-L-14", "openai"))
+        predictor = Predictor.from_checkpoint(settings.checkpoint) if settings.checkpoint else None
+        head = made_up_geoclip() if geoclip else None
+        if predictor is None and head is None:
+            raise WeightsNotFoundError("no weights for encoder ViT-L-14 (pretrained 'openai')")
+        return Pipeline(embedder(), predictor=predictor, geoclip=head)
+
+    return make
+
+
+def backbone_on_disk() -> bool:
+    """Whether CLIP ViT-L/14's weights are somewhere this test can find them (the private
+    cache is empty, but a Hugging Face cache on the machine may hold them)."""
+    from locdiff_core.encoder_weights import WeightsNotFoundError
+    from locdiff_core.image_encoder import EncoderConfig, find_weights
+
+    try:
+        find_weights(EncoderConfig("ViT-L-14", "openai"))
+    except WeightsNotFoundError:
+        return False
+    return True
+
+
+pixel_pipeline = pipeline_factory()  # LocDiffusion only; no model without a checkpoint
+geoclip_pipeline = pipeline_factory(Pixel768Embedder, geoclip=True)  # GeoCLIP, + hybrid
 
 
 class AnsweringPrompts:
@@ -111,6 +198,11 @@ def wait_loaded(qtbot, window, timeout=20_000) -> None:
 def wait_model(qtbot, window, timeout=30_000) -> None:
     qtbot.waitUntil(lambda: window.model_state != "loading", timeout=timeout)
     assert window.model_state == "ready", window.model_panel.text.text()
+
+
+def predict_and_wait(qtbot, window, keys, timeout=60_000) -> None:
+    assert window.predict(keys) is not None
+    qtbot.waitUntil(lambda: not window.predictor.busy, timeout=timeout)
 
 
 def map_state(qtbot, window) -> dict:

@@ -1,5 +1,7 @@
-"""Fixtures for the app tests: private settings/data/journal folders, sample photos, a tiny
-checkpoint, and a window whose questions are answered by the test (helpers: app_helpers.py)."""
+"""Fixtures for the app tests: private settings/data/journal/cache folders, sample photos, tiny
+checkpoints (one on the pixel statistics, one on CLIP ViT-L/14's identity for the hybrid), a
+plain local HTTP server, and a window whose questions are answered by the test (helpers:
+app_helpers.py). The Hugging Face-like server is ``hub`` (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from app_helpers import EMBED_DIM, SAMPLES, AnsweringPrompts, pixel_embedder_factory
+from app_helpers import EMBED_DIM, SAMPLES, AnsweringPrompts, pixel_pipeline
 
 # QtWebEngine must load before pytest-qt creates the QApplication (else it crashes); without
 # Qt the display tests skip.
@@ -64,6 +66,23 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return run
 
 
+@pytest.fixture(scope="session")
+def backbone_checkpoint(tmp_path_factory) -> Path:
+    """A random-weight degree-8 CS-UNet for 768-d embeddings whose encoder identity is CLIP
+    ViT-L/14 openai (GeoCLIP's backbone), so a pipeline with it and GeoCLIP offers LocDiff-H."""
+    from locdiff_core.checkpoint import CheckpointConfig, save_checkpoint
+    from locdiff_core.diffusion import DiffusionConfig
+    from locdiff_core.engines import GEOCLIP_BACKBONE
+    from locdiff_core.nn import CSUNet, CSUNetConfig
+
+    torch.manual_seed(0)
+    model_cfg = CSUNetConfig(degree=8, dim_cond=768, widths=(32,), dim_bottleneck=16, dropout=0.0)
+    config = CheckpointConfig(model_cfg, DiffusionConfig(num_steps=20), dict(GEOCLIP_BACKBONE))
+    run = tmp_path_factory.mktemp("backbone-run")
+    save_checkpoint(run, CSUNet(model_cfg), config)
+    return run
+
+
 @pytest.fixture
 def fast_settings(tiny_checkpoint):
     from app.settings import Settings
@@ -73,16 +92,17 @@ def fast_settings(tiny_checkpoint):
 
 @pytest.fixture
 def make_window(qtbot):
-    """``make_window(settings)``: a shown main window using the pixel-stats embedder."""
+    """``make_window(settings)``: a shown main window predicting with the pixel-stats embedder
+    (``pipeline_factory=None``: the app's own pipeline)."""
     pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
     from app.main_window import MainWindow
 
     windows = []
 
-    def make(settings=None, embedder_factory=pixel_embedder_factory):
+    def make(settings=None, pipeline_factory=pixel_pipeline):
         from app.settings import Settings
 
-        window = MainWindow(settings or Settings(tile_url=""), embedder_factory=embedder_factory)
+        window = MainWindow(settings or Settings(tile_url=""), pipeline_factory=pipeline_factory)
         window.prompts = AnsweringPrompts()
         qtbot.addWidget(window)
         window.show()

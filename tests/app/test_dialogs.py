@@ -20,6 +20,8 @@ def test_settings_dialog_round_trip(qtbot):
         sampler="ddpm",
         num_steps=50,
         decode_radius_km=30.0,
+        engine="geoclip",
+        hybrid_radius_km=120.0,
         density_map=False,
         tile_url="",
         write_backup=False,
@@ -30,6 +32,13 @@ def test_settings_dialog_round_trip(qtbot):
     qtbot.addWidget(dialog)
     dialog.accept()
     assert dialog.result_settings == start
+    labels = [dialog.engine.itemText(i) for i in range(dialog.engine.count())]
+    assert labels == [
+        "Auto (the best the model offers)",
+        "GeoCLIP",
+        "LocDiffusion",
+        "LocDiff-H (hybrid)",
+    ]
 
 
 def test_settings_dialog_refuses_an_invalid_value_and_says_why(qtbot):

@@ -55,7 +55,7 @@ def test_photos_to_pins_with_the_real_encoder(
         num_steps=3,
         tile_url="",
     )
-    window = make_window(settings, embedder_factory=None)  # the app's own encoder loading
+    window = make_window(settings, pipeline_factory=None)  # the app's own pipeline
     add_photos(qtbot, window, gps_photos[:4])
     wait_model(qtbot, window, timeout=120_000)
     assert "degree 8" in window.model_label.text()

@@ -17,6 +17,7 @@ from app_helpers import (
     make_broken,
     make_photos,
     map_state,
+    predict_and_wait,
     settle_heap,
     wait_added,
     wait_loaded,
@@ -50,11 +51,6 @@ def drop(target, paths) -> bool:
     event = QDropEvent(QPointF(50, 50), action, mime, buttons, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(target, event)
     return event.isAccepted()
-
-
-def predict_and_wait(qtbot, window, keys, timeout=60_000) -> None:
-    assert window.predict(keys) is not None
-    qtbot.waitUntil(lambda: not window.predictor.busy, timeout=timeout)
 
 
 def test_drop_files_and_folders_adds_each_photo_once(qtbot, make_window, samples, tmp_path):
@@ -311,10 +307,18 @@ def test_without_a_model_the_panel_explains_and_import_loads_one(
     window = make_window()
     add_photos(qtbot, window, gps_photos[:2])
     panel = window.model_panel
-    assert panel.isVisible() and window.model_state == "missing"
+    qtbot.waitUntil(lambda: window.model_state == "missing", timeout=20_000)
+    assert panel.isVisible()
     assert "Import a checkpoint" in panel.text.text() and "Train one" in panel.text.text()
+    assert panel.text.text().index("Get the pretrained model") < panel.text.text().index("Import")
     assert all(
-        b.isVisible() for b in (panel.import_button, panel.train_button, panel.download_button)
+        b.isVisible()
+        for b in (
+            panel.weights_button,
+            panel.import_button,
+            panel.train_button,
+            panel.download_button,
+        )
     )
     window.predict_all()
     assert window.notices[-1].startswith("no model to predict with")
@@ -357,7 +361,7 @@ def test_download_failure_is_reported(qtbot, make_window, server):
     qtbot.waitUntil(lambda: bool(window.prompts.errors), timeout=10_000)
     title, message = window.prompts.errors[-1]
     assert title == "Download model" and "404" in message
-    assert window.model_state == "missing"
+    qtbot.waitUntil(lambda: window.model_state == "missing", timeout=20_000)
 
 
 def test_filter_and_sort_the_list(qtbot, make_window, samples):

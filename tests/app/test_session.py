@@ -16,10 +16,12 @@ from app.session import (
     export_plan,
     place_key,
 )
+from locdiff_core.engines import Engine
 
 
-def prediction(best=(43.47, 11.88), centre=(43.0, 11.0)) -> PhotoPrediction:
+def prediction(best=(43.47, 11.88), centre=(43.0, 11.0), **engine) -> PhotoPrediction:
     return PhotoPrediction(
+        **engine,
         best=best,
         centre=centre,
         candidates=((best[0], best[1], 0.75), (-33.45, -70.67, 0.25)),
@@ -169,7 +171,7 @@ def test_export_csv_geojson_gpx(photos, tmp_path):
     a, b, c, d = session.add([photos])
     session.set_exif(a.key, (43.46744, 11.88512))
     session.set_prediction(a.key, prediction())
-    session.set_prediction(b.key, prediction(best=(-33.8568, 151.2153)))
+    session.set_prediction(b.key, prediction(best=(-33.8568, 151.2153), engine=Engine.GEOCLIP))
     session.confirm(d.key, 48.8584, 2.2945)  # never predicted: the user typed it
     session.set_places([(43.46744, 11.88512, "Arezzo, Tuscany, Italy")])
     out = tmp_path / "out.csv"
@@ -191,6 +193,7 @@ def test_export_csv_geojson_gpx(photos, tmp_path):
     expected_km = distance_km((43.47, 11.88), (43.46744, 11.88512))
     assert float(rows[0]["error_km"]) == pytest.approx(expected_km)
     assert rows[0]["place"] == "Arezzo, Tuscany, Italy"  # the name of the exported location
+    assert [r["engine"] for r in rows] == ["locdiff", "geoclip", ""]  # which engine guessed
     geo = tmp_path / "out.geojson"
     export_plan(session, [a.key, d.key], "geojson").write(geo)
     first, second = json.loads(geo.read_text())["features"]
@@ -198,6 +201,7 @@ def test_export_csv_geojson_gpx(photos, tmp_path):
     assert first["properties"]["best"] == [11.88, 43.47]
     assert second["geometry"]["coordinates"] == [2.2945, 48.8584]
     assert second["properties"]["location_source"] == "confirmed"
+    assert first["properties"]["engine"] == "locdiff" and second["properties"]["engine"] is None
     export_plan(session, [b.key], "gpx").write(tmp_path / "out.gpx")
     assert 'lat="-33.85680000"' in (tmp_path / "out.gpx").read_text()
     with pytest.raises(ValueError, match="predict them first"):

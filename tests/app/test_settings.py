@@ -18,6 +18,8 @@ def test_round_trip_keeps_every_field(tmp_path):
         num_steps=100,
         decode_radius_km=40.0,
         cluster_radius_km=300.0,
+        engine="hybrid",
+        hybrid_radius_km=150.0,
         tile_url="https://tiles.example/{z}/{x}/{y}.png",
         write_backup=False,
         write_method="builtin",
@@ -86,6 +88,8 @@ def test_whole_numbers_are_accepted_for_km(tmp_path):
         ("tile_url", "file:///tiles/{z}/{x}/{y}.png", "name a host"),  # the map's own rule
         ("write_method", "pillow", "exiftool"),
         ("write_backup", "yes", "true or false"),
+        ("engine", "clip", "auto, geoclip, locdiff, hybrid"),
+        ("hybrid_radius_km", 0.0, "more than 0"),
     ],
 )
 def test_invalid_values_say_what_to_fix(field, value, words):
@@ -96,3 +100,18 @@ def test_invalid_values_say_what_to_fix(field, value, words):
 
 def test_empty_tile_url_means_offline():
     assert Settings(tile_url="").tile_url == ""
+
+
+def test_a_file_from_before_the_engine_choice_loads_as_before(tmp_path):
+    raw = {"format_version": 1, "settings": {"checkpoint": "/runs/a", "num_samples": 8}}
+    (tmp_path / "settings.json").write_text(json.dumps(raw), encoding="utf-8")
+    assert load_settings(tmp_path) == (Settings(checkpoint="/runs/a", num_samples=8), None)
+    assert Settings().engine == "auto" and Settings().hybrid_radius_km == 200.0
+
+
+def test_an_unknown_engine_falls_back_to_auto_and_says_so(tmp_path):
+    raw = {"settings": {"engine": "planet", "hybrid_radius_km": 50}}
+    (tmp_path / "settings.json").write_text(json.dumps(raw), encoding="utf-8")
+    settings, message = load_settings(tmp_path)
+    assert settings.engine == "auto" and settings.hybrid_radius_km == 50.0
+    assert "engine must be one of auto, geoclip, locdiff, hybrid" in message and "planet" in message

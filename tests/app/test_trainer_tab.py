@@ -108,7 +108,7 @@ def test_copy_command_and_use_this_model(tab, tmp_path, qtbot):
 
 def test_use_this_model_loads_the_run_in_the_main_window(make_window, tiny_checkpoint, qtbot):
     window = make_window()
-    assert window.model_state == "missing"
+    qtbot.waitUntil(lambda: window.model_state == "missing", timeout=20_000)
     window.trainer_tab._run_dir = tiny_checkpoint  # as after a training run into it
     window.trainer_tab.buttons["Use this model"].click()
     assert window.settings.checkpoint == str(tiny_checkpoint)
