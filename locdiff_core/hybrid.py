@@ -48,12 +48,23 @@ def region_masks(gallery: Gallery, samples: Sequence[np.ndarray], radius_km: flo
             continue
         lo = np.searchsorted(lats, points[:, 0] - band, side="left")
         hi = np.searchsorted(lats, points[:, 0] + band, side="right")
-        rows = np.unique(np.concatenate([order[a:b] for a, b in zip(lo, hi, strict=True)]))
+        rows = order[np.concatenate([np.arange(a, b) for a, b in _merged(lo, hi)])]
         p = torch.as_tensor(points)
         centres = latlon_to_xyz(p[:, 0], p[:, 1]).numpy()  # (K, 3)
         near = ((xyz[rows] @ centres.T) >= cos_r).any(1)
         out[n, rows[near]] = True
     return torch.from_numpy(out)
+
+
+def _merged(lo: np.ndarray, hi: np.ndarray) -> list[tuple[int, int]]:
+    """The union of the half-open index ranges ``[lo[k], hi[k])``, as disjoint ranges."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(zip(lo.tolist(), hi.tolist(), strict=True)):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
 
 def hybrid_predict(
