@@ -109,7 +109,7 @@ class _Screenshot:
             self.stage = "predicting" if self.predict else "waiting for the map"
         if self.stage == "predicting":
             if w.model_state in ("missing", "invalid", "weights"):
-                self.error = f"cannot predict: {w.model_panel.text.text()}"
+                self.error = f"cannot predict: {_plain(w.model_panel.text.text())}"
                 return True
             if self.job is None and w.model_state == "ready":
                 self.job = w.predict([p.key for p in w.session.photos]) or -1
@@ -129,6 +129,13 @@ class _Screenshot:
 
     def _answered(self, _state) -> None:
         self.stage, self.drawn_at = "drawn", time.monotonic()
+
+
+def _plain(html: str) -> str:
+    """The text of the model panel's rich text, for a terminal."""
+    from PySide6.QtGui import QTextDocumentFragment
+
+    return " ".join(QTextDocumentFragment.fromHtml(html).toPlainText().split())
 
 
 def take_screenshot(window, out: Path, predict: bool = False, timeout_s: float = 300.0) -> int:
