@@ -94,7 +94,9 @@ def not_found(model: str, pretrained: str, cache_dir: Path | None, places: list[
         f"no weights for encoder {model} (pretrained {pretrained!r}) on this computer; looked "
         f"in:{where}\ndownload them once (needs the internet) with:\n"
         f"  {download_command(model, pretrained, cache_dir)}\n"
-        "or add --download to locdiff embed / locdiff eval"
+        "or add --download to locdiff embed / predict / eval; offline, copy the weights file "
+        "from another computer and name it with --encoder-weights FILE (locdiff embed: "
+        "--weights FILE)"
     )
 
 
