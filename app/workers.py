@@ -56,12 +56,16 @@ class ModelError(Exception):
         self.kind = kind
 
 
-PipelineFactory = Callable[[Settings], object]  # settings -> locdiff_core.pipeline.Pipeline
+# (settings, gallery_progress(points, total)) -> locdiff_core.pipeline.Pipeline
+PipelineFactory = Callable[[Settings, Callable[[int, int], None]], object]
 
 
-def default_pipeline(settings: Settings):
+def default_pipeline(
+    settings: Settings, gallery_progress: Callable[[int, int], None] | None = None
+):
     """Every engine the settings' checkpoint allows (none: GeoCLIP alone), from local files;
-    raises ``WeightsNotFoundError`` when the image encoder's weights are not on disk."""
+    raises ``WeightsNotFoundError`` when the image encoder's weights are not on disk.
+    ``gallery_progress(points, total)`` follows GeoCLIP's one-time gallery encoding."""
     try:
         from locdiff_core.pipeline import Pipeline
     except ImportError as exc:
@@ -71,7 +75,10 @@ def default_pipeline(settings: Settings):
         ) from exc
     weights = Path(settings.encoder_weights) if settings.encoder_weights else None
     return Pipeline.load(
-        checkpoint=settings.checkpoint or None, encoder_weights=weights, device=settings.device
+        checkpoint=settings.checkpoint or None,
+        encoder_weights=weights,
+        device=settings.device,
+        gallery_progress=gallery_progress,
     )
 
 
@@ -185,6 +192,7 @@ class PredictionWorker(QObject):
         self._is_cancelled = is_cancelled  # (job) -> bool, safe to call from this thread
         self._model_key: tuple | None = None
         self._pipeline = None
+        self._last_gallery_report = 0.0
         self.native_id: int | None = None  # the thread's id once it runs (for tests)
 
     @Slot()
@@ -237,7 +245,7 @@ class PredictionWorker(QObject):
 
         try:
             device = _resolve_device(settings.device)
-            return self._factory(settings), device
+            return self._factory(settings, self._gallery_progress), device
         except ModelError as exc:
             raise self._model_failed(exc) from exc
         except WeightsNotFoundError as exc:
@@ -249,6 +257,17 @@ class PredictionWorker(QObject):
             raise self._model_failed(failure, wanted_weights(settings)) from exc
         except (ValueError, OSError, RuntimeError) as exc:
             raise self._model_failed(ModelError(str(exc))) from exc
+
+    def _gallery_progress(self, done: int, total: int) -> None:
+        """GeoCLIP's gallery is encoded once (about half a minute on a laptop CPU): say so."""
+        now = time.monotonic()
+        if done < total and now - self._last_gallery_report < _PROGRESS_EVERY_S:
+            return
+        self._last_gallery_report = now
+        self.model_status.emit(
+            "loading",
+            f"preparing GeoCLIP's gallery, once: {done:,} of {total:,} places encoded…",
+        )
 
     def _warm_model(self, settings: Settings) -> None:
         """Predict one made-up embedding through the path real photos take, while the status

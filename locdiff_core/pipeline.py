@@ -82,6 +82,7 @@ class Pipeline:
         cancel: Callable[[], bool] | None = None,
         cache_dir: Path | None = None,
         load_encoder: bool = True,
+        gallery_progress: Callable[[int, int], None] | None = None,
     ) -> Pipeline:
         """The parts ``engine`` needs (``None``: every engine that ``checkpoint`` allows).
 
@@ -89,7 +90,8 @@ class Pipeline:
         without one the backbone's weights are looked for in the caches, and downloaded only
         with ``download`` (``progress(bytes, total)``; ``cancel()`` stops the download, keeping
         what arrived, and the gallery encoding). ``load_encoder=False`` leaves the image
-        encoder out (for :meth:`predict_features` on embeddings made earlier). Raises
+        encoder out (for :meth:`predict_features` on embeddings made earlier).
+        ``gallery_progress(points, total)`` follows GeoCLIP's one-time gallery encoding. Raises
         ``ValueError`` (or :class:`~locdiff_core.encoder_weights.WeightsNotFoundError`) saying
         how to fix it.
         """
@@ -132,7 +134,9 @@ class Pipeline:
                     backbone, download=download, progress=progress, cancel=cancel
                 )
             head_device = encoder.device if encoder is not None else resolve_device(device)
-            geoclip = GeoCLIPHead.load(device=head_device, cache_dir=cache_dir, cancel=cancel)
+            geoclip = GeoCLIPHead.load(
+                device=head_device, cache_dir=cache_dir, progress=gallery_progress, cancel=cancel
+            )
         return cls(encoder, predictor=predictor, geoclip=geoclip)
 
     @property

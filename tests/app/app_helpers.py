@@ -102,7 +102,7 @@ def pipeline_factory(embedder=PixelStatsEmbedder, geoclip=False, backbone_file=F
     checkpoint, or with ``backbone_file`` while CLIP ViT-L/14's weights are not on disk (in the
     test's private cache), it fails as the real pipeline does: weights not found."""
 
-    def make(settings):
+    def make(settings, gallery_progress=None):
         from locdiff_core.encoder_weights import WeightsNotFoundError
         from locdiff_core.image_encoder import EncoderConfig, find_weights
         from locdiff_core.pipeline import Pipeline

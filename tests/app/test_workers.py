@@ -112,7 +112,7 @@ def test_model_problems_are_messages(qtbot, controller, tmp_path, gps_photos):
 
 
 def test_encoder_errors_reach_the_window(qtbot, controller, fast_settings):
-    def no_weights(settings):
+    def no_weights(settings, gallery_progress):
         assert settings == fast_settings
         raise ModelError("weights for pixel-stats not found; download them", kind="weights")
 
@@ -120,6 +120,19 @@ def test_encoder_errors_reach_the_window(qtbot, controller, fast_settings):
     c.load_model(fast_settings)
     qtbot.waitUntil(lambda: bool(rec.status) and rec.status[-1][0] != "loading", timeout=20_000)
     assert rec.status[-1] == ("weights", "weights for pixel-stats not found; download them")
+
+
+def test_the_gallery_encoding_is_shown_while_the_model_loads(qtbot, controller, fast_settings):
+    def encoding_first(settings, gallery_progress):
+        for done in (0, 50_000, 100_000):  # as GeoCLIPHead.load reports a cold cache
+            gallery_progress(done, 100_000)
+        return geoclip_pipeline(settings)
+
+    c, rec = controller(encoding_first)
+    c.load_model(fast_settings)
+    qtbot.waitUntil(lambda: bool(rec.status) and rec.status[-1][0] == "ready", timeout=20_000)
+    shown = [text for state, text in rec.status if state == "loading"]
+    assert "preparing GeoCLIP's gallery, once: 100,000 of 100,000 places encoded…" in shown
 
 
 def test_default_pipeline_explains_a_missing_pipeline_module(fast_settings, monkeypatch):
