@@ -103,10 +103,30 @@ class _RedirectNotes(urllib.request.HTTPRedirectHandler):
         self.headers: dict[str, str] = {}
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if _scheme(req.full_url) == "https" and _scheme(newurl) != "https":
+            raise DownloadError(
+                f"{req.full_url}: the server redirected to {newurl}, from https to an unencrypted "
+                "address; refused (the file could be changed on the way)"
+            )
         for key in ("X-Linked-Etag", "X-Linked-Size"):
             if headers.get(key):
                 self.headers[key] = headers[key]
         return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _scheme(url: str) -> str:
+    return urllib.parse.urlsplit(url).scheme.lower()
+
+
+def _refuse_web_page(url: str, response) -> None:
+    """A model file is never HTML: a login page, an error page or a portal's answer must not
+    be stored as weights."""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if kind in ("text/html", "application/xhtml+xml"):
+        raise DownloadError(
+            f"{url}: the server answered with a web page ({kind}), not the file; check the "
+            "address (a sign-in or error page, or a proxy's notice)"
+        )
 
 
 @dataclass(frozen=True)
@@ -394,6 +414,7 @@ def _attempt(url: str, part: _Part, start: int, sha256, progress, cancel, timeou
         with contextlib.closing(exc):
             return _finish_complete_part(part, start, exc, notes, sha256, progress, cancel)
     with response:
+        _refuse_web_page(url, response)
         remote, offset = _remote(response, notes.headers, sha256)
         if offset is None or offset not in (0, start) or (offset and not part.matches(remote)):
             if not start:

@@ -89,6 +89,7 @@ class FakeHub:
         self.cut_after: int | None = None  # send this many body bytes, then close the connection
         self.hold_after: int | None = None  # send this many, wait for release (30 s at most)
         self.release = threading.Event()
+        self.content_type: str | None = None  # a blob's Content-Type; None: none sent
         self.requests: list[Request] = []  # in order
         self.url = ""
 
@@ -128,6 +129,8 @@ def _hub_handler(hub: FakeHub):
 
         def blob(self, data: bytes) -> None:
             headers = {"ETag": f'"{hashlib.md5(data).hexdigest()}"'}
+            if hub.content_type:
+                headers["Content-Type"] = hub.content_type
             if hub.ranges:
                 headers["Accept-Ranges"] = "bytes"
             if hub.wrong_bytes:

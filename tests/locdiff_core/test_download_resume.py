@@ -209,3 +209,25 @@ def test_a_bad_sha256_argument_is_a_value_error(tmp_path, ranged):
     with pytest.raises(ValueError, match="64 hexadecimal digits"):
         download_file(ranged.file_url(NAME), tmp_path / "w.bin", sha256="abc")
     assert files_in(tmp_path) == []
+
+
+def test_a_web_page_is_never_stored_as_the_file(tmp_path, ranged):
+    ranged.content_type = "text/html; charset=utf-8"  # a sign-in page, a proxy's notice
+    dest = tmp_path / "w.bin"
+    with pytest.raises(DownloadError, match=r"answered with a web page \(text/html\)"):
+        download_file(ranged.file_url(NAME), dest)
+    assert files_in(tmp_path) == []
+    ranged.content_type = "application/octet-stream"
+    assert download_file(ranged.file_url(NAME), dest).read_bytes() == PAYLOAD
+
+
+def test_a_redirect_from_https_to_http_is_refused():
+    import urllib.request
+
+    from locdiff_core.download import _RedirectNotes
+
+    request = urllib.request.Request("https://huggingface.co/x/resolve/main/w.bin")
+    with pytest.raises(DownloadError, match="from https to an unencrypted address; refused"):
+        _RedirectNotes().redirect_request(request, None, 302, "Found", {}, "http://cdn.test/w.bin")
+    kept = _RedirectNotes().redirect_request(request, None, 302, "Found", {}, "https://cdn.test/w")
+    assert kept.full_url == "https://cdn.test/w"
