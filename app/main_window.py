@@ -443,8 +443,9 @@ class MainWindow(QMainWindow):
         """Predict with ``engine`` (a Settings.engine value) from now on."""
         if engine != self.settings.engine:
             self.apply_settings(dataclasses.replace(self.settings, engine=engine))
-        if self.model_state == "ready" and unavailable_reason(engine, self.model_info):
-            self.notify(unavailable_reason(engine, self.model_info))
+        reason = unavailable_reason(engine, self.model_info)
+        if self.model_state == "ready" and reason:
+            self.notify(reason)
 
     def edit_settings(self) -> None:
         new = self.prompts.settings(self.settings)

@@ -1,4 +1,4 @@
-"""LocDiff Studio core: SHDD location representations and (later) the diffusion model.
+"""LocDiff Studio core: SHDD location representations, the diffusion model and the engines.
 
 The core imports neither Qt nor the ``app`` or ``trainer`` packages.
 """

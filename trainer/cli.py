@@ -1,7 +1,7 @@
 """``locdiff``: the command line of LocDiff Studio.
 
-Subcommands are added by the components that own them (training, prediction and evaluation
-arrive with the model issue). ``locdiff selfcheck`` runs a headless check of the SHDD core;
+Subcommands are added by the components that own them (training, prediction, embedding and
+evaluation). ``locdiff selfcheck`` runs a headless check of the SHDD core;
 ``locdiff gps read|write|remove|undo`` (:mod:`trainer.gps_cli`) handles photo positions.
 """
 

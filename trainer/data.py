@@ -1,4 +1,4 @@
-"""Embedding datasets: image embeddings with the coordinates they were taken at (issue 3).
+"""Embedding datasets: image embeddings with the coordinates they were taken at.
 
 The model trains on frozen image embeddings (paper Sec. 4.5: a CLIP encoder conditions the
 diffusion), so a dataset is a table of embeddings and locations, stored as

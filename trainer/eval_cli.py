@@ -38,12 +38,8 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
         help="the dataset predicted on: a .npz file or a folder of .npz shards",
     )
     images = parser.add_argument_group("end to end from images")
-    images.add_argument("--checkpoint", type=Path, metavar="RUN_DIR")
     images.add_argument("--csv", type=Path, metavar="TEST.csv", help="IMG_ID,LAT,LON rows")
     images.add_argument("--images", type=Path, metavar="ROOT", help="the folder of the images")
-    images.add_argument(
-        "--encoder-weights", type=Path, metavar="FILE", help="when the encoder has no tag"
-    )
     add_encoder_options(images, choose_model=False)
     add_engine_options(images)
     images.add_argument("--out", type=Path, metavar="PRED.csv", help="also save the predictions")

@@ -22,6 +22,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from trainer.embed_cli import add_encoder_options
+
 _DATA_CHUNK = 256  # embeddings predicted together (bounds the hybrid's region masks)
 
 
@@ -39,31 +41,26 @@ def add_predict_parser(subparsers) -> None:
     )
     source.add_argument("--data", type=Path, metavar="TEST", help="an embedding dataset")
     p.add_argument("--out", type=Path, required=True, metavar="PRED.csv")
-    p.add_argument("--checkpoint", type=Path, metavar="RUN_DIR", help="a LocDiffusion run")
-    p.add_argument(
-        "--encoder-weights",
-        type=Path,
-        metavar="FILE",
-        help="a local weights file of the image encoder (open_clip format, as embed --weights)",
-    )
-    p.add_argument(
-        "--download", action="store_true", help="download missing encoder weights (once)"
-    )
-    p.add_argument("--cache-dir", type=Path, metavar="DIR", help="where weights are kept")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    p.add_argument("--batch-size", type=int, default=32, help="inputs predicted together")
-    p.add_argument("--workers", type=int, default=0, help="processes decoding photos")
+    add_encoder_options(p, choose_model=False)
     p.set_defaults(func=run_predict)
 
 
 def add_engine_options(parser) -> None:
-    """The options that pick the engine and tune its heads (``predict`` and ``eval``)."""
+    """The options that pick the engine, its model files, and tune its heads (``predict`` and
+    ``eval``)."""
     add = parser.add_argument
     add(
         "--engine",
         choices=["geoclip", "locdiff", "hybrid"],
         help="default: hybrid with a checkpoint on CLIP ViT-L/14, locdiff with another "
         "checkpoint, geoclip without one",
+    )
+    add("--checkpoint", type=Path, metavar="RUN_DIR", help="a LocDiffusion run")
+    add(
+        "--encoder-weights",
+        type=Path,
+        metavar="FILE",
+        help="a local weights file of the image encoder (open_clip format, as embed --weights)",
     )
     add("--samples", type=int, default=16, help="LocDiffusion samples per photo (paper 16)")
     add("--steps", type=int, help="sampler steps (default: ddpm all, ddim 20)")
@@ -110,15 +107,18 @@ def load_pipeline(args: argparse.Namespace, engine):
     from trainer.progress import ProgressBar
 
     bar = ProgressBar("downloading the encoder weights", unit="bytes")
-    return Pipeline.load(
-        engine,
-        checkpoint=args.checkpoint,
-        encoder_weights=args.encoder_weights,
-        device=args.device,
-        download=args.download,
-        progress=bar,
-        cache_dir=args.cache_dir,
-    )
+    try:
+        return Pipeline.load(
+            engine,
+            checkpoint=args.checkpoint,
+            encoder_weights=args.encoder_weights,
+            device=args.device,
+            download=args.download,
+            progress=bar,
+            cache_dir=args.cache_dir,
+        )
+    finally:
+        bar.close()  # ends a drawn line, also when the download fails
 
 
 def _predict_images(args: argparse.Namespace, config) -> int:

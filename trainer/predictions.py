@@ -1,4 +1,4 @@
-"""The prediction CSV written by ``locdiff predict`` and read by ``locdiff eval`` (issue 3).
+"""The prediction CSV written by ``locdiff predict`` and read by ``locdiff eval``.
 
 UTF-8, one header row, one row per input image, columns :data:`COLUMNS`:
 
