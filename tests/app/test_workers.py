@@ -180,9 +180,9 @@ def test_background_threads_run_below_the_window(qtbot, controller):
     expected = min(19, window_nice + NICE_STEP)
     assert thread_nice(c.worker.native_id) == expected
     pool = QThreadPool()
-    task = Task(lambda _progress, _cancelled: threading.get_native_id(), pool).start()
+    task = Task(lambda _progress, _cancelled: threading.get_native_id(), pool)
     with qtbot.waitSignal(task.done, timeout=10_000) as done:
-        pass
+        task.start()  # started inside: a quick task must not report before anyone listens
     assert thread_nice(done.args[0]) == expected
     assert thread_nice(threading.get_native_id()) == window_nice  # the window's is unchanged
     pool.waitForDone()
