@@ -2,7 +2,9 @@
 
 The transfer is :func:`locdiff_core.download.download_file`: streamed into ``<dest>.part``
 (with a note ``<dest>.part.json``), size-checked (and sha256-checked when the server announces
-one), and renamed to ``dest`` only when complete, so ``dest`` is never a partial file. This adds
+one; a model address from Settings names no checksum, so a server that announces neither size
+nor sha256 is refused), and renamed to ``dest`` only when complete, so ``dest`` is never a
+partial file. This adds
 where the app keeps models and the cancel check of the progress dialog. A cancelled or broken
 download keeps its part when the server can serve byte ranges, and the next download of the
 same URL to the same place resumes it; with a server that cannot, the part is removed.
@@ -46,7 +48,9 @@ def download(
     if not url:
         raise ValueError("no model download URL is set; enter one in Settings")
     try:
-        return download_file(url, dest, progress=progress, cancel=cancelled, timeout=timeout_s)
+        return download_file(
+            url, dest, require_sha256=False, progress=progress, cancel=cancelled, timeout=timeout_s
+        )
     except DownloadCancelled as exc:
         raise DownloadCancelledError(str(exc)) from exc
     except DownloadError as exc:

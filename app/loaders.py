@@ -39,6 +39,7 @@ UNUSABLE = frozenset(
         PhotoErrorKind.NOT_FOUND,
         PhotoErrorKind.UNREADABLE,
         PhotoErrorKind.NOT_AN_IMAGE,
+        PhotoErrorKind.SPECIAL_FILE,
         PhotoErrorKind.UNSUPPORTED,
         PhotoErrorKind.TOO_LARGE,
     }

@@ -2,16 +2,23 @@
 
 One file, ``checkpoint.safetensors``. Its header metadata holds ``locdiff_config``: the format
 version, the CS-UNet config (degree L, widths, condition width), the diffusion config (schedule,
-prediction, loss, latent scaling), the image encoder's identity and free-form training facts.
-Loading validates all of it against the weights and names every mismatch; nothing is ever
-unpickled. Writes are atomic (temporary file in the same folder, fsync, rename).
+prediction, loss, latent scaling), the image encoder's identity and free-form training facts;
+and ``locdiff_sha256``: the :func:`content_sha256` of that config text and of every tensor.
+Loading checks each config field's type and range (naming the field), the tensors' names,
+shapes and dtypes against the config before anything is allocated, the sha256 (a file damaged
+since it was saved is refused) and that every value is finite; nothing is ever unpickled.
+A file without ``locdiff_sha256`` (written before it was recorded) loads with a warning that
+it is unchecked. Writes are atomic (temporary file in the same folder, fsync, rename).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +27,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from locdiff_core.atomic_file import atomic_write
+from locdiff_core.config_fields import Int, parse_field, refuse_unknown, require_object
 from locdiff_core.diffusion import DiffusionConfig
 from locdiff_core.encoder_identity import require_same_encoder
 from locdiff_core.nn import CSUNet, CSUNetConfig
@@ -27,6 +35,9 @@ from locdiff_core.nn import CSUNet, CSUNetConfig
 FORMAT = "locdiff-checkpoint"
 FORMAT_VERSION = 1
 FILE_NAME = "checkpoint.safetensors"
+CONFIG_KEY = "locdiff_config"
+SHA256_KEY = "locdiff_sha256"
+_TOP_LEVEL = {"format", "format_version", "model", "diffusion", "encoder", "training"}
 
 
 @dataclass(frozen=True)
@@ -53,31 +64,89 @@ class CheckpointConfig:
 
     @classmethod
     def from_json(cls, text: str, source: str) -> CheckpointConfig:
+        """The config of the file ``source``; ``ValueError`` naming the file and the field."""
         try:
             raw = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise ValueError(f"{source}: the checkpoint config is not valid JSON ({exc})") from exc
-        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-            raise ValueError(f"{source}: not a LocDiff checkpoint (format {raw.get('format')!r})")
-        version = raw.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ValueError(
-                f"{source}: checkpoint format version {version!r} is newer than this program "
-                f"reads ({FORMAT_VERSION}); upgrade locdiff"
-            )
         try:
-            m = dict(raw["model"])
-            m["widths"] = tuple(int(w) for w in m["widths"])
-            model = CSUNetConfig(**m)
-            model.validate()
-            diffusion = DiffusionConfig.from_dict(raw["diffusion"])
-            diffusion.validate()
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{source}: invalid checkpoint config: {exc!r}") from exc
+            return cls._from_raw(raw)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from exc
+
+    @classmethod
+    def _from_raw(cls, raw: object) -> CheckpointConfig:
+        raw = require_object(raw, CONFIG_KEY)
+        if raw.get("format") != FORMAT:
+            found = str(raw.get("format"))[:60]
+            raise ValueError(f"not a LocDiff checkpoint ({CONFIG_KEY}.format is {found!r})")
+        version = raw.get("format_version")
+        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+            raise ValueError(
+                f"checkpoint format version {version} is newer than this program reads "
+                f"({FORMAT_VERSION}); upgrade locdiff"
+            )
+        parse_field(f"{CONFIG_KEY}.format_version", version, Int(1, FORMAT_VERSION))
+        refuse_unknown(raw, _TOP_LEVEL, CONFIG_KEY)
+        model = CSUNetConfig.from_dict(raw.get("model"), f"{CONFIG_KEY}.model")
+        diffusion = DiffusionConfig.from_dict(raw.get("diffusion"), f"{CONFIG_KEY}.diffusion")
+        for part, config in (("model", model), ("diffusion", diffusion)):
+            try:
+                config.validate()  # what involves several fields
+            except ValueError as exc:
+                raise ValueError(f"{CONFIG_KEY}.{part}: {exc}") from exc
         encoder = raw.get("encoder")
-        if encoder is not None and not isinstance(encoder, dict):
-            raise ValueError(f"{source}: the encoder identity must be an object, got {encoder!r}")
-        return cls(model, diffusion, encoder, dict(raw.get("training") or {}))
+        if encoder is not None:
+            encoder = dict(require_object(encoder, f"{CONFIG_KEY}.encoder"))
+        training = dict(require_object(raw.get("training", {}), f"{CONFIG_KEY}.training"))
+        return cls(model, diffusion, encoder, training)
+
+
+def content_sha256(value: object) -> str:
+    """A sha256 of nested dicts, lists and tensors: the same for equal contents, whatever
+    the file they were read from (tensors count by dtype, shape and bytes; dict entries in the
+    order of their keys' ``repr``)."""
+    digest = hashlib.sha256()
+    _feed(digest, value)
+    return digest.hexdigest()
+
+
+def _feed(digest, value: object) -> None:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        digest.update(f"tensor {t.dtype} {tuple(t.shape)}\n".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(value, Mapping):
+        digest.update(f"dict {len(value)}\n".encode())
+        for key in sorted(value, key=repr):
+            _feed(digest, key)
+            _feed(digest, value[key])
+    elif isinstance(value, list | tuple):
+        digest.update(f"list {len(value)}\n".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"{type(value).__name__} {value!r}\n".encode())
+
+
+def damaged_message(source: str | os.PathLike) -> str:
+    """What to say about a file whose sha256 is not the one recorded at save time."""
+    return (
+        f"{source} is damaged: its sha256 does not match the one recorded at save time; "
+        "re-copy it or retrain"
+    )
+
+
+def nonfinite_problem(label: str, tensor: torch.Tensor) -> str | None:
+    """``"holds NaN values in <label>: the file is damaged ..."`` (or infinite values) for a
+    tensor that is not all finite; ``None`` otherwise (and for integer tensors)."""
+    if not tensor.is_floating_point() or bool(tensor.isfinite().all()):
+        return None
+    what = "NaN" if bool(tensor.isnan().any()) else "infinite"
+    return (
+        f"holds {what} values in {label}: the file is damaged (or was saved after training "
+        "diverged); re-copy it or retrain"
+    )
 
 
 def checkpoint_path(path: str | os.PathLike) -> Path:
@@ -88,19 +157,19 @@ def checkpoint_path(path: str | os.PathLike) -> Path:
 
 
 def save_checkpoint(path: str | os.PathLike, model: CSUNet, config: CheckpointConfig) -> Path:
-    """Atomically write weights and config; returns the file written."""
+    """Atomically write weights, config and their sha256; returns the file written."""
     target = checkpoint_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    data = save(tensors, metadata={"locdiff_config": config.to_json()})
+    text = config.to_json()
+    metadata = {CONFIG_KEY: text, SHA256_KEY: content_sha256({"config": text, "tensors": tensors})}
+    data = save(tensors, metadata=metadata)
     with atomic_write(target) as fh:
         fh.write(data)
     return target
 
 
-def read_config(path: str | os.PathLike) -> CheckpointConfig:
-    """The config of a checkpoint file or run folder, without loading weights."""
-    target = checkpoint_path(path)
+def _read_metadata(target: Path) -> dict[str, str]:
     if not target.exists():
         raise ValueError(f"{target}: no checkpoint there (train one with `locdiff train`)")
     try:
@@ -108,40 +177,72 @@ def read_config(path: str | os.PathLike) -> CheckpointConfig:
             meta = fh.metadata() or {}
     except (SafetensorError, OSError) as exc:
         raise ValueError(f"{target}: not a readable safetensors file ({exc})") from exc
-    if "locdiff_config" not in meta:
+    if CONFIG_KEY not in meta:
         raise ValueError(f"{target}: safetensors file without a LocDiff config")
-    return CheckpointConfig.from_json(meta["locdiff_config"], str(target))
+    return meta
+
+
+def read_config(path: str | os.PathLike) -> CheckpointConfig:
+    """The config of a checkpoint file or run folder, without loading weights."""
+    target = checkpoint_path(path)
+    return CheckpointConfig.from_json(_read_metadata(target)[CONFIG_KEY], str(target))
 
 
 def load_checkpoint(
     path: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> tuple[CSUNet, CheckpointConfig]:
-    """Rebuild the model (in eval mode, on ``device``) and its config; validates everything."""
+    """Rebuild the model (in eval mode, on ``device``) and its config; validates everything.
+
+    ``ValueError`` names the file and the problem: a bad config field, tensors that do not
+    fit the config, a sha256 that differs from the recorded one, or NaN/infinite values.
+    """
     target = checkpoint_path(path)
-    config = read_config(target)
-    model = CSUNet(config.model)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    meta = _read_metadata(target)
+    config = CheckpointConfig.from_json(meta[CONFIG_KEY], str(target))
+    with torch.device("meta"):  # the shapes the config needs, without allocating them
+        model = CSUNet(config.model)
+    expected = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
     try:
         with safe_open(str(target), framework="pt") as fh:
-            names = set(fh.keys())
-            problems = [f"missing tensor {k!r}" for k in sorted(expected.keys() - names)]
-            problems += [f"unexpected tensor {k!r}" for k in sorted(names - expected.keys())]
-            state = {}
-            for k in sorted(names & expected.keys()):
-                t = fh.get_tensor(k)
-                if tuple(t.shape) != expected[k]:
-                    problems.append(
-                        f"tensor {k!r} has shape {tuple(t.shape)}, the config needs {expected[k]}"
-                    )
-                elif not torch.isfinite(t).all():
-                    problems.append(f"tensor {k!r} contains NaN or inf")
-                state[k] = t
+            _check_layout(fh, expected, target)
+            state = {k: fh.get_tensor(k) for k in sorted(expected)}
     except (SafetensorError, OSError) as exc:
         raise ValueError(f"{target}: corrupted checkpoint ({exc})") from exc
-    if problems:
-        raise ValueError(f"{target}: weights do not match the config: " + "; ".join(problems))
+    recorded = meta.get(SHA256_KEY)
+    if recorded is None:
+        warnings.warn(
+            f"{target} records no sha256 (it was saved by an older locdiff), so damage to it "
+            "cannot be detected; it loads unchecked (a checkpoint saved again records one)",
+            stacklevel=2,
+        )
+    elif content_sha256({"config": meta[CONFIG_KEY], "tensors": state}) != recorded:
+        raise ValueError(damaged_message(target))
+    for k, t in state.items():
+        problem = nonfinite_problem(f"tensor {k!r}", t)
+        if problem:
+            raise ValueError(f"{target} {problem}")
+    model = model.to_empty(device="cpu")
     model.load_state_dict(state)
     return model.to(device).eval(), config
+
+
+_DTYPES = {torch.float32: "F32"}  # what a CSUNet saves (see save_checkpoint)
+
+
+def _check_layout(fh, expected: dict[str, tuple[tuple, torch.dtype]], target: Path) -> None:
+    """Refuse tensors missing, unexpected, or of another shape or dtype than the config's."""
+    names = set(fh.keys())
+    problems = [f"missing tensor {k!r}" for k in sorted(expected.keys() - names)]
+    problems += [f"unexpected tensor {k!r}" for k in sorted(names - expected.keys())]
+    for k in sorted(names & expected.keys()):
+        part = fh.get_slice(k)
+        shape, dtype = tuple(part.get_shape()), _DTYPES.get(expected[k][1], str(expected[k][1]))
+        if shape != expected[k][0]:
+            problems.append(f"tensor {k!r} has shape {shape}, the config needs {expected[k][0]}")
+        elif part.get_dtype() != dtype:
+            problems.append(f"tensor {k!r} has dtype {part.get_dtype()}, the model needs {dtype}")
+    if problems:
+        raise ValueError(f"{target}: weights do not match the config: " + "; ".join(problems))
 
 
 def check_encoder(expected: dict | None, actual: dict | None, source: str) -> None:

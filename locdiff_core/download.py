@@ -1,12 +1,23 @@
-"""Downloading one file over HTTP(S): resumable and cancellable, with progress, size and checksum
-checks.
+"""Downloading one file over HTTP(S): resumable and cancellable, with progress, and accepted only
+once its size and sha256 are verified.
 
 Nothing here runs unless a user asked for a download (``locdiff embed --download``, or the app
-after asking). The bytes are streamed into a part file beside the destination,
-``<dest>.part``, next to a small JSON note ``<dest>.part.json`` naming what the part was started
-for (URL, total size, sha256, ETag). Only once the part has the announced size and its sha256
-over the whole file is right is it fsynced and renamed to ``dest``, so a failed download never
-leaves a partial file under the final name.
+after asking). A file is accepted only against a sha256 known before its bytes arrive: the
+caller's ``sha256`` (a table of known files, or the user's ``--sha256``), else the server's (the
+Hub's ``X-Linked-Etag``). Without one the download is refused before anything is stored
+(:class:`ChecksumUnknownError`), since a body cut short without a ``Content-Length``, or an
+error page, would otherwise look complete. The size is checked against the caller's ``size``,
+``Content-Length`` (``Content-Range`` when resuming) and ``X-Linked-Size``, those that are
+known, which must agree; the sha256 over the whole file settles it in any case.
+``require_sha256=False`` (a checkpoint address that names no checksum) still refuses a file
+whose size nobody announces.
+
+The bytes are streamed into a part file beside the destination, ``<dest>.part``, next to a
+small JSON note ``<dest>.part.json`` naming what the part was started for (URL, total size,
+sha256, ETag) (:mod:`locdiff_core.download_part`). Only once the part has the expected size and
+sha256 is it fsynced and renamed to ``dest``, so a failed download never leaves a partial file
+under the final name. Each call first removes what a killed download of ``dest`` left besides
+its part (hidden ``.tmp`` files of atomic writes, ``<dest>.tmp``).
 
 When a download breaks off, is cancelled (``cancel()`` returned true), fails to write, or its
 ``progress`` callback raises, the part and its note are kept if the server can serve byte
@@ -22,21 +33,23 @@ are removed, as no later call could use them. The next call for the same ``dest`
 - a note naming another URL, size or sha256, a part larger than its total, a part without its
   note, or a 206 at another place: the part is removed and the download starts from zero.
 
-A part whose sha256 turns out wrong is damaged: it is removed, and :class:`DownloadError` says so.
+A part whose sha256 turns out wrong is damaged: it is removed (never resumed from), and
+:class:`DownloadError` says so, naming the URL and the file.
 
-Hugging Face files are fetched from ``{endpoint}/{repo_id}/resolve/main/{filename}``, where the
-endpoint is an argument, else the ``HF_ENDPOINT`` environment variable (the one
-``huggingface_hub`` reads, so a mirror configured for it serves us too), else
-``https://huggingface.co``. The Hub answers with the file's size and sha256 (``X-Linked-Size``,
-``X-Linked-Etag``) before redirecting to its storage; both are checked when present.
+An https address is never followed to plain http (a redirect there is refused). Hugging Face
+files are fetched from ``{endpoint}/{repo_id}/resolve/main/{filename}``, where the endpoint is
+an argument, else the ``HF_ENDPOINT`` environment variable (the one ``huggingface_hub`` reads,
+so a mirror configured for it serves us too), else ``https://huggingface.co``. The Hub answers
+with the file's size and sha256 (``X-Linked-Size``, ``X-Linked-Etag``) before redirecting to
+its storage.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import http.client
-import json
 import os
 import re
 import urllib.error
@@ -45,15 +58,14 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from locdiff_core import __version__
-from locdiff_core.atomic_file import atomic_write, fsync_dir
+from locdiff_core.download_part import CHUNK, PartFile, PartWriteError, StopRequested, agree
+from locdiff_core.verified_file import VerifiedFile
 
 HF_ENDPOINT_ENV = "HF_ENDPOINT"
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
-PART_SUFFIX = ".part"  # <dest>.part: the bytes received so far
-NOTE_SUFFIX = ".part.json"  # <dest>.part.json: what they were received for
-_CHUNK = 1 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT_RANGE = re.compile(r"^bytes\s+(\d+)-\d+/(\d+|\*)$")  # of a 206
 _UNSATISFIED_RANGE = re.compile(r"^bytes\s+\*/(\d+)$")  # of a 416
@@ -78,12 +90,9 @@ class DownloadCancelled(DownloadError):  # noqa: N818 (names what happened: not 
         self.kept = kept
 
 
-class _CancelledError(Exception):
-    """Raised between chunks when ``cancel()`` is true; :func:`download_file` reports it."""
-
-
-class _PartWriteError(Exception):
-    """An ``OSError`` of the part file (its ``__cause__``); :func:`download_file` reports it."""
+class ChecksumUnknownError(DownloadError):
+    """Refused before anything was stored: neither the caller nor the server knows the file's
+    sha256 (or, with ``require_sha256=False``, its size)."""
 
 
 def hf_endpoint(endpoint: str | None = None) -> str:
@@ -96,26 +105,31 @@ def hf_file_url(repo_id: str, filename: str, endpoint: str | None = None) -> str
     return f"{hf_endpoint(endpoint)}/{repo_id}/resolve/main/{urllib.parse.quote(filename)}"
 
 
+def _scheme(url: str) -> str:
+    return urllib.parse.urlsplit(url).scheme.lower()
+
+
+def _refuse_downgrade(url: str, to: str) -> None:
+    if _scheme(url) == "https" and _scheme(to) != "https":
+        raise DownloadError(
+            f"{url}: the server redirected to {to}, from https to an unencrypted address; "
+            "refused (the file could be changed on the way)"
+        )
+
+
 class _RedirectNotes(urllib.request.HTTPRedirectHandler):
-    """Keeps the headers of redirect responses: the Hub states size and sha256 only there."""
+    """Keeps the headers of redirect responses (the Hub states size and sha256 only there) and
+    refuses a redirect from https to plain http."""
 
     def __init__(self) -> None:
         self.headers: dict[str, str] = {}
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if _scheme(req.full_url) == "https" and _scheme(newurl) != "https":
-            raise DownloadError(
-                f"{req.full_url}: the server redirected to {newurl}, from https to an unencrypted "
-                "address; refused (the file could be changed on the way)"
-            )
+        _refuse_downgrade(req.full_url, newurl)
         for key in ("X-Linked-Etag", "X-Linked-Size"):
             if headers.get(key):
                 self.headers[key] = headers[key]
         return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def _scheme(url: str) -> str:
-    return urllib.parse.urlsplit(url).scheme.lower()
 
 
 def _refuse_web_page(url: str, response) -> None:
@@ -130,9 +144,19 @@ def _refuse_web_page(url: str, response) -> None:
 
 
 @dataclass(frozen=True)
+class _Wanted:
+    """What the caller knows of the file: its sha256 and size (``None`` when unknown), and
+    whether a sha256 is required."""
+
+    sha256: str | None
+    size: int | None
+    require_sha256: bool
+
+
+@dataclass(frozen=True)
 class _Remote:
-    """What the server announced: size (0 when unknown), sha256 and ETag (``None`` when
-    unknown), and whether it serves byte ranges."""
+    """What is expected of the file: size (0 when unknown), sha256 and ETag (``None`` when
+    unknown), and whether the server serves byte ranges."""
 
     total: int
     sha256: str | None
@@ -175,119 +199,29 @@ def _remote(response, notes: dict[str, str], sha256: str | None) -> tuple[_Remot
     return remote, offset
 
 
-class _Part:
-    """The part file ``<dest>.part`` and its note ``<dest>.part.json``, beside ``dest``."""
-
-    def __init__(self, dest: Path) -> None:
-        self.dest = dest
-        self.path = dest.with_name(dest.name + PART_SUFFIX)
-        self.note = dest.with_name(dest.name + NOTE_SUFFIX)
-
-    def size(self) -> int:
-        """Bytes in the part file (0 when there is none)."""
-        try:
-            return self.path.stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    def read_note(self) -> dict | None:
-        """The note, or ``None`` when it is missing or unreadable."""
-        try:
-            note = json.loads(self.note.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        fields_ok = (
-            isinstance(note, dict)
-            and isinstance(note.get("url"), str)
-            and isinstance(note.get("total"), int)
+def _settle(url: str, part: PartFile, remote: _Remote, want: _Wanted) -> _Remote:
+    """``remote`` with the caller's size; raises when it contradicts the size the caller
+    knows, or when the file cannot be verified (:class:`ChecksumUnknownError`)."""
+    if want.size and remote.total and remote.total != want.size:
+        raise DownloadError(
+            f"{url}: the server announces {remote.total:,} bytes, but the file is known to have "
+            f"{want.size:,}; refused, nothing was saved to {part.dest} (another file, or a "
+            "damaged mirror: check the address)"
         )
-        return note if fields_ok else None
-
-    def write_note(self, url: str, remote: _Remote) -> None:
-        """Record what the part is being received for (written atomically)."""
-        note = {"url": url, "total": remote.total, "sha256": remote.sha256, "etag": remote.etag}
-        try:
-            with atomic_write(self.note, text=True) as fh:
-                json.dump(note, fh)
-        except OSError as exc:
-            raise _PartWriteError from exc
-
-    def kept_for(self, url: str, sha256: str | None) -> int:
-        """The size of a part that may be resumed for ``url``; 0 (part and note removed) when
-        there is none or its note names another URL or sha256."""
-        note, size = self.read_note(), self.size()
-        usable = (
-            note is not None
-            and size > 0
-            and note.get("url") == url
-            and _agree(note.get("sha256"), sha256)
-            and size <= (note.get("total") or size)
+    remote = dataclasses.replace(remote, total=remote.total or want.size or 0)
+    if remote.sha256 is None and (want.require_sha256 or not remote.total):
+        missing = "no sha256" + ("" if remote.total else " and no size")
+        raise ChecksumUnknownError(
+            f"{url}: the server sent {missing} of the file (no X-Linked-Etag), so a download "
+            f"cut short or an error page could not be told from the real file; refused, "
+            f"nothing was saved to {part.dest}. Give the file's sha256 (64 hexadecimal digits, "
+            "as its publisher lists it) to download it"
         )
-        if not usable:
-            self.remove()
-            return 0
-        return size
-
-    def matches(self, remote: _Remote) -> bool:
-        """Whether the note was written for the file the server announces now."""
-        note = self.read_note() or {}
-        same_sha = _agree(note.get("sha256"), remote.sha256)
-        no_sha = note.get("sha256") is None and remote.sha256 is None
-        return (
-            _agree(note.get("total") or None, remote.total or None)
-            and same_sha
-            and (not no_sha or _agree(note.get("etag"), remote.etag))
-        )
-
-    def hash_into(self, digest, size: int, cancel: CancelFn | None) -> bool:
-        """Feed the first ``size`` bytes of the part to ``digest``; false if it has fewer."""
-        try:
-            with open(self.path, "rb") as fh:
-                while size > 0:
-                    if cancel is not None and cancel():
-                        raise _CancelledError
-                    chunk = fh.read(min(_CHUNK, size))
-                    if not chunk:
-                        return False
-                    digest.update(chunk)
-                    size -= len(chunk)
-        except OSError as exc:
-            raise _PartWriteError from exc
-        return True
-
-    def finish(self) -> None:
-        """Move the verified part to ``dest`` (fsynced, then ``os.replace``); drop the note."""
-        try:
-            with open(self.path, "r+b") as fh:
-                os.fsync(fh.fileno())
-            os.replace(self.path, self.dest)
-        except OSError as exc:
-            raise _PartWriteError from exc
-        fsync_dir(self.dest.parent)
-        self.note.unlink(missing_ok=True)
-
-    def remove(self) -> None:
-        """Delete the part and its note (those missing are skipped)."""
-        self.path.unlink(missing_ok=True)
-        self.note.unlink(missing_ok=True)
-
-    def kept_message(self) -> str:
-        """What is kept for a later call, and what to do (for error messages)."""
-        size = self.size()
-        if not size:
-            return "nothing is kept; run the download again"
-        total = (self.read_note() or {}).get("total") or 0
-        of = f" of {total:,}" if total else ""
-        return f"{size:,}{of} bytes are kept in {self.path}; run the download again to resume it"
-
-
-def _agree(a, b) -> bool:
-    """Two announcements agree unless both are known and differ."""
-    return a is None or b is None or a == b
+    return remote
 
 
 @contextlib.contextmanager
-def _keep_if(resumable: bool, part: _Part) -> Iterator[None]:
+def _keep_if(resumable: bool, part: PartFile) -> Iterator[None]:
     """On any exception, keep the part for a later call when the server can resume it and it
     holds bytes; else remove it and its note (no later call could use them)."""
     try:
@@ -305,28 +239,18 @@ def _write(fd: int, chunk: bytes) -> None:
         while view:
             view = view[os.write(fd, view) :]
     except OSError as exc:
-        raise _PartWriteError from exc
+        raise PartWriteError from exc
 
 
-def _open_part(part: _Part, append: bool) -> int:
-    """The part file's descriptor, for appending or truncated to nothing."""
-    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0)
-    flags |= os.O_APPEND if append else os.O_TRUNC
-    try:
-        return os.open(part.path, flags, 0o644)
-    except OSError as exc:
-        raise _PartWriteError from exc
-
-
-def _stream(response, part: _Part, start: int, digest, total: int, progress, cancel) -> int:
+def _stream(response, part: PartFile, start: int, digest, total: int, progress, cancel) -> int:
     """Append the body of ``response`` to the part (truncated first when ``start`` is 0);
-    returns the part's size. :meth:`_Part.finish` fsyncs it."""
-    fd, done = _open_part(part, append=bool(start)), start
+    returns the part's size. :meth:`PartFile.finish` fsyncs it."""
+    fd, done = part.open(append=bool(start)), start
     try:
         while True:
             if cancel is not None and cancel():
-                raise _CancelledError
-            chunk = response.read(_CHUNK)
+                raise StopRequested
+            chunk = response.read(CHUNK)
             if not chunk:
                 break
             _write(fd, chunk)
@@ -339,8 +263,8 @@ def _stream(response, part: _Part, start: int, digest, total: int, progress, can
     return done
 
 
-def _check(url: str, part: _Part, done: int, digest, remote: _Remote, sha256) -> None:
-    """Raise :class:`DownloadError` unless the part has the announced size and sha256; a part
+def _check(url: str, part: PartFile, done: int, digest, remote: _Remote, want: _Wanted) -> None:
+    """Raise :class:`DownloadError` unless the part has the expected size and sha256; a part
     too long or with the wrong sha256 is removed, a short one is kept if the server can resume
     it."""
     total, expected = remote.total, remote.sha256
@@ -354,15 +278,16 @@ def _check(url: str, part: _Part, done: int, digest, remote: _Remote, sha256) ->
     if total and done > total:
         part.remove()
         raise DownloadError(
-            f"{url}: received {done:,} bytes, more than the {total:,} announced; the download "
-            "is damaged and was removed, run it again"
+            f"{url}: received {done:,} bytes, more than the {total:,} expected; the download "
+            f"is damaged and was removed (nothing was saved to {part.dest}), run it again"
         )
     if expected and digest.hexdigest() != expected:
         part.remove()
-        source = "expected" if sha256 else "the server announced"
+        source = "expected" if want.sha256 else "the server announced"
         raise DownloadError(
             f"{url}: the file's sha256 is {digest.hexdigest()}, {source} {expected}; the "
-            "download is damaged and was removed, run it again"
+            f"download is damaged and was removed (nothing was saved to {part.dest}), run it "
+            "again"
         )
 
 
@@ -372,39 +297,43 @@ def _open(url: str, start: int, notes: _RedirectNotes, timeout: float):
     if start:
         headers["Range"] = f"bytes={start}-"
     opener = urllib.request.build_opener(notes)
-    return opener.open(urllib.request.Request(url, headers=headers), timeout=timeout)
+    response = opener.open(urllib.request.Request(url, headers=headers), timeout=timeout)
+    try:
+        _refuse_downgrade(url, response.geturl())
+    except DownloadError:
+        response.close()
+        raise
+    return response
 
 
 def _finish_complete_part(
-    part: _Part, start: int, exc: urllib.error.HTTPError, notes, sha256, progress, cancel
-) -> bool:
+    part: PartFile, start: int, exc: urllib.error.HTTPError, notes, want: _Wanted, progress, cancel
+) -> VerifiedFile | None:
     """After a 416 to ``Range: bytes=<start>-``: rename the part if it is the whole, verified
-    file; false when it is not (the caller starts from zero)."""
+    file; ``None`` when it is not (the caller starts from zero)."""
     match = _UNSATISFIED_RANGE.match(exc.headers.get("Content-Range", "").strip())
     total = int(match[1]) if match else _linked_size(exc.headers, notes.headers)
     note = part.read_note() or {}
-    remote = _Remote(
-        total or note.get("total") or 0,
-        _announced_sha(exc.headers, notes.headers, sha256) or note.get("sha256"),
-        None,
-        True,
-    )
-    if remote.total != start or not part.matches(remote):
-        return False
+    sha256 = _announced_sha(exc.headers, notes.headers, want.sha256) or note.get("sha256")
+    total = total or note.get("total") or want.size or 0
+    if not sha256 or total != start or not agree(want.size, total):
+        return None
+    if not part.matches(total, sha256, None):
+        return None
     if progress is not None:
         progress(start, start)
     digest = hashlib.sha256()
-    if not part.hash_into(digest, start, cancel):
-        return False
-    if remote.sha256 and digest.hexdigest() != remote.sha256:
-        return False
+    if not part.hash_into(digest, start, cancel) or digest.hexdigest() != sha256:
+        return None
     part.finish()
-    return True
+    return VerifiedFile(part.dest, start, sha256)
 
 
-def _attempt(url: str, part: _Part, start: int, sha256, progress, cancel, timeout) -> bool:
-    """One request, resuming from ``start`` kept bytes; false when the kept part does not fit
-    what the server sends (the caller then removes it and starts from zero)."""
+def _attempt(
+    url: str, part: PartFile, start: int, want: _Wanted, progress, cancel, timeout
+) -> VerifiedFile | None:
+    """One request, resuming from ``start`` kept bytes; ``None`` when the kept part does not
+    fit what the server sends (the caller then removes it and starts from zero)."""
     notes = _RedirectNotes()
     try:
         response = _open(url, start, notes, timeout)
@@ -412,67 +341,77 @@ def _attempt(url: str, part: _Part, start: int, sha256, progress, cancel, timeou
         if exc.code != 416 or not start:
             raise
         with contextlib.closing(exc):
-            return _finish_complete_part(part, start, exc, notes, sha256, progress, cancel)
+            return _finish_complete_part(part, start, exc, notes, want, progress, cancel)
     with response:
         _refuse_web_page(url, response)
-        remote, offset = _remote(response, notes.headers, sha256)
-        if offset is None or offset not in (0, start) or (offset and not part.matches(remote)):
+        remote, offset = _remote(response, notes.headers, want.sha256)
+        fits = offset is not None and offset in (0, start)
+        if not fits or (offset and not part.matches(remote.total, remote.sha256, remote.etag)):
             if not start:
                 raise DownloadError(
                     f"{url}: the server answered {response.status} with Content-Range "
                     f"{response.headers.get('Content-Range')!r} to a request for the whole file"
                 )
-            return False
+            return None
+        remote = _settle(url, part, remote, want)
         digest = hashlib.sha256()
         with _keep_if(remote.ranges, part):
             if offset == 0:
-                part.write_note(url, remote)
+                part.write_note(url, remote.total, remote.sha256, remote.etag)
             if progress is not None:
                 progress(offset, remote.total)
             if offset and not part.hash_into(digest, offset, cancel):
-                return False
+                return None
             done = _stream(response, part, offset, digest, remote.total, progress, cancel)
-            _check(url, part, done, digest, remote, sha256)
+            _check(url, part, done, digest, remote, want)
     part.finish()
-    return True
+    return VerifiedFile(part.dest, done, digest.hexdigest())
 
 
-def download_file(
+def download_verified(
     url: str,
     dest: str | os.PathLike,
     *,
     sha256: str | None = None,
+    size: int | None = None,
+    require_sha256: bool = True,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     timeout: float = 60.0,
-) -> Path:
-    """Fetch ``url`` into ``dest`` (folders created), resuming a kept part, and return ``dest``.
+) -> VerifiedFile:
+    """Fetch ``url`` into ``dest`` (folders created), resuming a kept part; returns ``dest``
+    with the size and sha256 it was verified to have.
 
-    The size is checked against ``Content-Length`` (``Content-Range`` when resuming) or
-    ``X-Linked-Size``, the sha256 over the whole file against ``sha256`` or the server's
-    ``X-Linked-Etag``. ``progress(done, total)`` counts the kept bytes too; ``cancel()`` is
-    asked between chunks. Raises :class:`DownloadCancelled` when cancelled and
-    :class:`DownloadError` when the download fails (its message says what is kept for the next
-    call); ``dest`` is only ever replaced by the complete, verified file. An exception raised
-    by ``progress`` (e.g. ``KeyboardInterrupt``) aborts the same way and passes through.
+    The sha256 over the whole file is checked against ``sha256``, else the server's
+    ``X-Linked-Etag``; with neither the download is refused (:class:`ChecksumUnknownError`)
+    unless ``require_sha256`` is false and a size is known. The size is checked against
+    ``size``, ``Content-Length`` (``Content-Range`` when resuming) and ``X-Linked-Size``.
+    ``progress(done, total)`` counts the kept bytes too; ``cancel()`` is asked between chunks.
+    Raises :class:`DownloadCancelled` when cancelled and :class:`DownloadError` when the
+    download fails (its message says what is kept for the next call); ``dest`` is only ever
+    replaced by the complete, verified file. An exception raised by ``progress`` (e.g.
+    ``KeyboardInterrupt``) aborts the same way and passes through.
     """
     if sha256 is not None and not _SHA256.match(sha256.lower()):
         raise ValueError(f"sha256 {sha256!r} is not 64 hexadecimal digits; pass the file's sha256")
-    sha256 = sha256.lower() if sha256 else None
+    if size is not None and size <= 0:
+        raise ValueError(f"size {size!r} is not a positive number of bytes")
+    want = _Wanted(sha256.lower() if sha256 else None, size, require_sha256)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = _Part(dest)
+    part = PartFile(dest)
     try:
-        start = part.kept_for(url, sha256)
-        while not _attempt(url, part, start, sha256, progress, cancel, timeout):
+        part.sweep_temps()
+        start = part.kept_for(url, want.sha256, want.size)
+        while (done := _attempt(url, part, start, want, progress, cancel, timeout)) is None:
             assert start, "only a resumed attempt asks to start over"
             part.remove()
             start = 0
-    except _CancelledError:
+    except StopRequested:
         raise DownloadCancelled(
             f"{url}: download cancelled; {part.kept_message()}", part.size()
         ) from None
-    except _PartWriteError as exc:
+    except PartWriteError as exc:
         error = exc.__cause__
         reason = getattr(error, "strerror", None) or error
         raise DownloadError(
@@ -492,4 +431,9 @@ def download_file(
         raise DownloadError(
             f"{url}: the download broke off ({type(exc).__name__}: {exc}); " + part.kept_message()
         ) from exc
-    return dest
+    return done
+
+
+def download_file(url: str, dest: str | os.PathLike, **options: Any) -> Path:
+    """:func:`download_verified` (same options), returning only the path of the file."""
+    return download_verified(url, dest, **options).path

@@ -12,9 +12,11 @@ identity so a checkpoint refuses embeddings from another encoder
 (:mod:`locdiff_core.encoder_identity`).
 
 Weights are looked for offline (:func:`find_weights`): ``EncoderConfig.weights`` when given,
-else LocDiff's download folder, the Hugging Face cache and open_clip's URL cache
-(:mod:`locdiff_core.encoder_weights`). Nothing is downloaded unless asked for
-(``download=True``, ``locdiff ... --download``).
+else LocDiff's download folder (where a file is used once its sha256 is checked), the Hugging
+Face cache and open_clip's URL cache (:mod:`locdiff_core.encoder_weights`). Nothing is
+downloaded unless asked for (``download=True``, ``locdiff ... --download``), and a download is
+accepted only with a known sha256 (``sha256=``, ``--sha256``; else the table of known files or
+the Hub's announcement).
 """
 
 from __future__ import annotations
@@ -30,13 +32,16 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from locdiff_core.download import ChecksumUnknownError
 from locdiff_core.encoder_identity import describe_encoder, require_same_encoder
 from locdiff_core.encoder_weights import (
+    LocalWeights,
     WeightsNotFoundError,
     download_tag_weights,
     existing_weights,
-    look_for_weights,
-    not_found,
+    find_tag_weights,
+    no_checksum_hint,
+    reload_hint,
 )
 from locdiff_core.photo.errors import PhotoError, PhotoErrorKind, call_for_file
 from locdiff_core.photo.reading import open_image, to_rgb
@@ -188,16 +193,20 @@ def _identity(arch: _Architecture, pretrained: str | None, weights: Path | None)
 # --- finding and downloading weights (locdiff_core.encoder_weights) ---------------------
 
 
-def find_weights(config: EncoderConfig) -> Path:
-    """The local weights file of ``config``; raises :class:`WeightsNotFoundError` without one."""
+def locate_weights(config: EncoderConfig, *, sha256: str | None = None) -> LocalWeights:
+    """The local weights file of ``config`` with its checked sha256, ``sha256`` being the one
+    the user expects (:func:`~locdiff_core.encoder_weights.find_tag_weights`); raises
+    :class:`WeightsNotFoundError` without one."""
     config.validate()
     if config.weights is not None:
-        return existing_weights(config.weights, config.model)
+        return LocalWeights(existing_weights(config.weights, config.model))
     arch = _architecture(config.model, config.pretrained)
-    found, places = look_for_weights(arch.tag_cfg, config.cache_dir)
-    if found is None:
-        raise not_found(config.model, config.pretrained, config.cache_dir, places)
-    return found
+    return find_tag_weights(arch.tag_cfg, config.model, config.pretrained, config.cache_dir, sha256)
+
+
+def find_weights(config: EncoderConfig, *, sha256: str | None = None) -> Path:
+    """The local weights file of ``config`` (:func:`locate_weights`)."""
+    return locate_weights(config, sha256=sha256).path
 
 
 def download_weights(
@@ -206,19 +215,28 @@ def download_weights(
     *,
     endpoint: str | None = None,
     cancel: Callable[[], bool] | None = None,
+    sha256: str | None = None,
 ) -> Path:
     """Download the weights of a pretrained tag into LocDiff's cache folder; returns the file.
 
     From ``endpoint``, else ``$HF_ENDPOINT``, else the Hugging Face Hub (the safetensors file
-    when the repository has one). Atomic, size and sha256 checked; ``progress(bytes, total)``;
-    ``cancel()`` returning True stops it with
+    when the repository has one). Atomic, size and sha256 checked (against ``sha256`` when
+    given, else the known files' table, else the Hub's announcement; with none of them it is
+    refused with :class:`~locdiff_core.download.ChecksumUnknownError`);
+    ``progress(bytes, total)``; ``cancel()`` returning True stops it with
     :class:`~locdiff_core.download.DownloadCancelled`, keeping what arrived for a resume.
     """
     config.validate()
     if config.weights is not None or config.pretrained is None:
         raise ValueError("only the weights of a pretrained tag can be downloaded")
     arch = _architecture(config.model, config.pretrained)
-    return download_tag_weights(arch.tag_cfg, config.cache_dir, progress, endpoint, cancel=cancel)
+    try:
+        return download_tag_weights(
+            arch.tag_cfg, config.cache_dir, progress, endpoint, cancel=cancel, sha256=sha256
+        )
+    except ChecksumUnknownError as exc:
+        hint = no_checksum_hint(config.model, config.pretrained, config.cache_dir)
+        raise ChecksumUnknownError(f"{exc};\n{hint}") from exc
 
 
 # --- building the image tower --------------------------------------------------------------
@@ -306,21 +324,30 @@ class ImageEncoder:
         download: bool = False,
         progress: ProgressFn | None = None,
         cancel: Callable[[], bool] | None = None,
+        sha256: str | None = None,
     ) -> ImageEncoder:
         """Build the encoder of ``config`` from local weights, or download them first when
-        ``download`` is set (``progress``, ``cancel``: see :func:`download_weights`); raises
-        :class:`WeightsNotFoundError` offline without weights."""
+        ``download`` is set (``progress``, ``cancel``, ``sha256``: see
+        :func:`download_weights`); raises :class:`WeightsNotFoundError` offline without
+        weights. Downloaded weights that cannot be loaded say how to download them again."""
         config.validate()
         device = resolve_device(config.device)
         arch = _architecture(config.model, config.pretrained)
         try:
-            path = find_weights(config)
+            path = find_weights(config, sha256=sha256)
         except WeightsNotFoundError:
             if not download or config.weights is not None:
                 raise
-            path = download_weights(config, progress, cancel=cancel)
+            path = download_weights(config, progress, cancel=cancel, sha256=sha256)
         identity = _identity(arch, config.pretrained, path)
-        return cls(_load_tower(arch, path), arch.preprocess, identity, device)
+        try:
+            tower = _load_tower(arch, path)
+        except ValueError as exc:
+            if config.weights is not None:
+                raise
+            hint = reload_hint(config.model, config.pretrained, config.cache_dir)
+            raise ValueError(f"{exc};\n{hint}") from exc
+        return cls(tower, arch.preprocess, identity, device)
 
     @classmethod
     def for_checkpoint(
@@ -333,9 +360,11 @@ class ImageEncoder:
         progress: ProgressFn | None = None,
         cache_dir: Path | None = None,
         cancel: Callable[[], bool] | None = None,
+        sha256: str | None = None,
     ) -> ImageEncoder:
         """Rebuild the encoder a checkpoint (or dataset) records; ``weights`` is needed when the
-        identity has no pretrained tag, and must be the very file it was made with."""
+        identity has no pretrained tag, and must be the very file it was made with
+        (``sha256``: what a downloaded weights file must have, see :func:`download_weights`)."""
         if not isinstance(identity, dict) or not identity.get("name"):
             raise ValueError(
                 "the checkpoint records no image encoder; embed the photos with `locdiff embed` "
@@ -357,7 +386,9 @@ class ImageEncoder:
             )
         else:
             config = EncoderConfig(name, pretrained, weights, device, cache_dir)
-            encoder = cls.load(config, download=download, progress=progress, cancel=cancel)
+            encoder = cls.load(
+                config, download=download, progress=progress, cancel=cancel, sha256=sha256
+            )
         require_same_encoder(
             identity,
             encoder.identity,

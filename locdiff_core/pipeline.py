@@ -83,13 +83,15 @@ class Pipeline:
         cache_dir: Path | None = None,
         load_encoder: bool = True,
         gallery_progress: Callable[[int, int], None] | None = None,
+        sha256: str | None = None,
     ) -> Pipeline:
         """The parts ``engine`` needs (``None``: every engine that ``checkpoint`` allows).
 
         ``encoder_weights`` is a local weights file of the backbone (open_clip format);
         without one the backbone's weights are looked for in the caches, and downloaded only
         with ``download`` (``progress(bytes, total)``; ``cancel()`` stops the download, keeping
-        what arrived, and the gallery encoding). ``load_encoder=False`` leaves the image
+        what arrived, and the gallery encoding; ``sha256``: what the downloaded weights file must
+        have, for a server that announces none). ``load_encoder=False`` leaves the image
         encoder out (for :meth:`predict_features` on embeddings made earlier).
         ``gallery_progress(points, total)`` follows GeoCLIP's one-time gallery encoding. Raises
         ``ValueError`` (or :class:`~locdiff_core.encoder_weights.WeightsNotFoundError`) saying
@@ -116,6 +118,7 @@ class Pipeline:
                     progress=progress,
                     cache_dir=cache_dir,
                     cancel=cancel,
+                    sha256=sha256,
                 )
         wants_geoclip = engine in (Engine.GEOCLIP, Engine.HYBRID) or (
             engine is None and on_geoclip_backbone(identity)
@@ -131,7 +134,7 @@ class Pipeline:
                     cache_dir,
                 )
                 encoder = ImageEncoder.load(
-                    backbone, download=download, progress=progress, cancel=cancel
+                    backbone, download=download, progress=progress, cancel=cancel, sha256=sha256
                 )
             head_device = encoder.device if encoder is not None else resolve_device(device)
             geoclip = GeoCLIPHead.load(

@@ -78,7 +78,10 @@ class FakeHub:
     (200). Other paths get 404. Each connection closes after one answer (HTTP/1.0), so a cut
     body ends short of its ``Content-Length``.
 
-    ``cut_after`` and ``hold_after`` act on the next blob body only, then go back to ``None``.
+    ``linked = False`` leaves ``X-Linked-Size`` and ``X-Linked-Etag`` out of the redirect (a
+    plain mirror that states no checksum); ``content_length = False`` sends blobs without
+    ``Content-Length``, so a cut body looks complete. ``cut_after`` and ``hold_after`` act on
+    the next blob body only, then go back to ``None``.
     """
 
     def __init__(self) -> None:
@@ -90,6 +93,8 @@ class FakeHub:
         self.hold_after: int | None = None  # send this many, wait for release (30 s at most)
         self.release = threading.Event()
         self.content_type: str | None = None  # a blob's Content-Type; None: none sent
+        self.linked = True  # the redirect states X-Linked-Size and X-Linked-Etag
+        self.content_length = True  # blobs state their Content-Length
         self.requests: list[Request] = []  # in order
         self.url = ""
 
@@ -121,6 +126,7 @@ def _hub_handler(hub: FakeHub):
                 data = hub.files[name]
                 sha = hub.announced_sha256 or hashlib.sha256(data).hexdigest()
                 linked = {"X-Linked-Size": str(len(data)), "X-Linked-Etag": f'"{sha}"'}
+                linked = linked if hub.linked else {}
                 self.reply(302, {"Location": f"/blob/{name}", "Content-Length": "0", **linked})
             elif self.path.startswith("/blob/") and self.path[6:] in hub.files:
                 self.blob(hub.files[self.path[6:]])
@@ -137,7 +143,7 @@ def _hub_handler(hub: FakeHub):
                 data = bytes(b ^ 0x5A for b in data)
             wanted = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
             if wanted is None or not hub.ranges:
-                self.reply(200, {**headers, "Content-Length": str(len(data))})
+                self.reply(200, {**headers, **self.length(data)})
                 self.send_body(data)
                 return
             start = int(wanted[1])
@@ -146,8 +152,11 @@ def _hub_handler(hub: FakeHub):
                 return
             part = data[start:]
             span = f"bytes {start}-{len(data) - 1}/{len(data)}"
-            self.reply(206, {**headers, "Content-Range": span, "Content-Length": str(len(part))})
+            self.reply(206, {**headers, "Content-Range": span, **self.length(part)})
             self.send_body(part)
+
+        def length(self, data: bytes) -> dict[str, str]:
+            return {"Content-Length": str(len(data))} if hub.content_length else {}
 
         def send_body(self, data: bytes) -> None:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -165,9 +174,16 @@ def _hub_handler(hub: FakeHub):
 
 
 @pytest.fixture
-def hub():
+def hub(monkeypatch):
     """A :class:`FakeHub` serving on 127.0.0.1: put bytes in ``hub.files["<repo>/<file>"]`` and
-    point ``HF_ENDPOINT`` (or ``endpoint=``) at ``hub.url``. Nothing reaches the internet."""
+    point ``HF_ENDPOINT`` (or ``endpoint=``) at ``hub.url``. Nothing reaches the internet.
+
+    Its files are made-up bytes under real repository names, so the table of known files'
+    checksums (``locdiff_core.encoder_weights.KNOWN_FILES``) is empty while it serves; a test
+    may put entries in it."""
+    from locdiff_core import encoder_weights
+
+    monkeypatch.setattr(encoder_weights, "KNOWN_FILES", {})
     fake = FakeHub()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _hub_handler(fake))
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"

@@ -10,7 +10,13 @@ Two sources:
 Located images are embedded by the frozen image encoder in batches (DataLoader workers decode
 the photos) and written as shards of the :mod:`trainer.data` format with the encoder's identity;
 ``manifest.jsonl`` records what became of every input (:mod:`trainer.manifest`). A rerun skips
-what the manifest records, so an interrupted run resumes where it stopped.
+what the manifest records, so an interrupted run resumes where it stopped; an existing dataset is
+only ever added to, unless ``overwrite`` empties it first.
+
+Inputs stay inside their folder: a CSV id that is an absolute path, holds ``..`` or resolves
+through a symbolic link outside ``images`` is a bad row, and a symbolic link under ``photos``
+that leads outside it is recorded as unreadable, unless ``allow_outside_root``. FIFOs, sockets
+and devices are refused without being opened.
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ from locdiff_core.image_encoder import ImageEncoder
 from locdiff_core.photo.errors import PhotoError, PhotoErrorKind, call_for_file
 from locdiff_core.photo.gps import read_gps
 from locdiff_core.photo.reading import find_photos
-from trainer.location_csv import BadRow, LocatedImage, read_location_csv
-from trainer.manifest import Entry, Outcome, ShardedWriter
+from trainer.location_csv import BadRow, LocatedImage, check_csv_file, read_location_csv
+from trainer.manifest import Entry, Outcome, ShardedWriter, clear
 
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
 _EXAMPLES = 5
@@ -45,6 +51,8 @@ class EmbedConfig:
     num_workers: int = 0
     shard_size: int = 4096
     retry_failed: bool = False  # look again at files recorded as failed
+    allow_outside_root: bool = False  # read CSV ids and linked photos outside their folder
+    overwrite: bool = False  # delete the shards and manifest already in ``out`` first
 
     def validate(self) -> None:
         if (self.photos is None) == (self.csv is None):
@@ -54,8 +62,8 @@ class EmbedConfig:
         for folder in (self.photos, self.images):
             if folder is not None and not Path(folder).is_dir():
                 raise ValueError(f"{folder}: no such folder")
-        if self.csv is not None and not Path(self.csv).is_file():
-            raise ValueError(f"{self.csv}: no such CSV file")
+        if self.csv is not None:
+            check_csv_file(self.csv)
         if self.batch_size < 1 or self.shard_size < 1 or self.num_workers < 0:
             raise ValueError("--batch-size and --shard-size must be >= 1, --workers >= 0")
 
@@ -68,6 +76,7 @@ class EmbedSummary:
     new: Counter = field(default_factory=Counter)  # Outcome -> files, this run
     skipped: int = 0  # inputs already recorded before this run
     problems: list[Entry] = field(default_factory=list)  # first failures of this run
+    notes: list[str] = field(default_factory=list)  # what was repaired, rebuilt or deleted
     cancelled: bool = False
 
 
@@ -81,9 +90,20 @@ def outcome_of(error: PhotoError) -> Outcome:
 
 
 def _photo_inputs(
-    root: Path, done: set[str], progress: StageProgress | None, cancel
+    root: Path, done: set[str], progress: StageProgress | None, cancel, allow_outside_root: bool
 ) -> Iterator[LocatedImage | Entry]:
-    todo = [(p, p.relative_to(root).as_posix()) for p in find_photos([root])]
+    left_out: list[tuple[Path, str]] = []
+    found = find_photos(
+        [root],
+        allow_outside_root=allow_outside_root,
+        on_skip=lambda path, why: left_out.append((path, why)),
+    )
+    for path, why in left_out:
+        key = path.relative_to(root).as_posix()
+        if key not in done:
+            reason = f"{why}; pass --allow-outside-root to read photos linked from elsewhere"
+            yield Entry(key, Outcome.UNREADABLE, reason)
+    todo = [(p, p.relative_to(root).as_posix()) for p in found]
     todo = [(p, key) for p, key in todo if key not in done]
     if progress is not None:
         progress("reading GPS", 0, len(todo))
@@ -103,8 +123,10 @@ def _photo_inputs(
             progress("reading GPS", n, len(todo))
 
 
-def _csv_inputs(csv: Path, images: Path, done: set[str]) -> Iterator[LocatedImage | Entry]:
-    for row in read_location_csv(csv, images):
+def _csv_inputs(
+    csv: Path, images: Path, done: set[str], allow_outside_root: bool
+) -> Iterator[LocatedImage | Entry]:
+    for row in read_location_csv(csv, images, allow_outside_root=allow_outside_root):
         if isinstance(row, BadRow):
             if row.key not in done:
                 yield Entry(row.key, Outcome.BAD_ROW, row.reason)
@@ -124,14 +146,21 @@ def build_dataset(
     ``cancel()`` stops between batches; what was done so far is committed.
     """
     config.validate()
-    with _locked(config.out):
-        writer = ShardedWriter(config.out, encoder.identity, config.shard_size)
+    out = Path(config.out)
+    with _locked(out):
+        cleared = clear(out) if config.overwrite else 0
+        writer = ShardedWriter(out, encoder.identity, config.shard_size)
         done = writer.done(config.retry_failed)
-        summary = EmbedSummary(skipped=len(done))
+        summary = EmbedSummary(skipped=len(done), notes=list(writer.notes))
+        if cleared:
+            summary.notes.insert(
+                0, f"{out}: --overwrite deleted {cleared} shard(s) and the manifest"
+            )
+        outside = config.allow_outside_root
         if config.photos is not None:
-            inputs = _photo_inputs(Path(config.photos), done, progress, cancel)
+            inputs = _photo_inputs(Path(config.photos), done, progress, cancel, outside)
         else:
-            inputs = _csv_inputs(Path(config.csv), Path(config.images), done)
+            inputs = _csv_inputs(Path(config.csv), Path(config.images), done, outside)
         located: list[LocatedImage] = []
         for item in inputs:
             if isinstance(item, Entry):

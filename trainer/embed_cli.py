@@ -3,10 +3,18 @@
     locdiff embed (--photos DIR | --csv FILE --images ROOT) --out DATASET_DIR
         [--model ViT-L-14 --pretrained openai | --weights FILE] [--download] [--batch-size 64]
         [--workers N] [--device auto] [--shard-size 4096] [--cache-dir DIR] [--retry-failed]
+        [--allow-outside-root] [--overwrite]
+        [--sha256 HEX]
     locdiff download-encoder [--model ViT-L-14] [--pretrained openai] [--cache-dir DIR]
+        [--sha256 HEX] [--force]
 
 ``--model`` is an open_clip architecture or a model-config .json; weights come from a pretrained
 tag or a local file, and are downloaded only with ``--download`` (or by ``download-encoder``).
+An existing dataset is resumed and only added to; ``--overwrite`` deletes its shards and
+manifest first. Images are read only inside ``--photos``/``--images`` unless
+``--allow-outside-root``.
+A download is accepted only once its sha256 is checked: against ``--sha256``, else LocDiff's
+table of known files, else the Hub's announcement; a server that announces none is refused.
 """
 
 from __future__ import annotations
@@ -48,6 +56,23 @@ def add_encoder_options(parser: argparse.ArgumentParser, *, choose_model: bool =
     )
 
 
+def _sha256(text: str) -> str:
+    if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a sha256 (64 hexadecimal digits)")
+    return text.lower()
+
+
+def add_sha256_option(parser: argparse.ArgumentParser) -> None:
+    """``--sha256 HEX``: the checksum a downloaded weights file must have (``embed``,
+    ``predict`` and ``download-encoder``)."""
+    parser.add_argument(
+        "--sha256",
+        type=_sha256,
+        metavar="HEX",
+        help="sha256 the downloaded weights must have (needed when the server announces none)",
+    )
+
+
 def add_embed_parsers(subparsers) -> None:
     embed = subparsers.add_parser(
         "embed",
@@ -61,9 +86,22 @@ def add_embed_parsers(subparsers) -> None:
     embed.add_argument("--images", type=Path, metavar="ROOT", help="the folder of --csv's images")
     embed.add_argument("--out", type=Path, required=True, metavar="DATASET_DIR")
     add_encoder_options(embed)
+    add_sha256_option(embed)
     embed.add_argument("--shard-size", type=int, default=4096, help="embeddings per shard")
     embed.add_argument(
         "--retry-failed", action="store_true", help="look again at files recorded as failed"
+    )
+    embed.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        help="read CSV ids that are absolute, hold '..' or lead through a symbolic link outside "
+        "--images, and photos linked into --photos from elsewhere (refused by default)",
+    )
+    embed.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the shards and manifest already in --out and build the dataset again "
+        "(without it a rerun resumes and adds to them)",
     )
     embed.set_defaults(func=run_embed)
 
@@ -76,7 +114,10 @@ def add_embed_parsers(subparsers) -> None:
     fetch.add_argument("--model", default="ViT-L-14")
     fetch.add_argument("--pretrained", default="openai")
     fetch.add_argument("--cache-dir", type=Path, metavar="DIR")
-    fetch.add_argument("--force", action="store_true", help="download even if already here")
+    add_sha256_option(fetch)
+    fetch.add_argument(
+        "--force", action="store_true", help="download even if already here (or damaged)"
+    )
     fetch.set_defaults(func=run_download)
 
 
@@ -99,7 +140,9 @@ def load_encoder(args: argparse.Namespace):
 
     bar = ProgressBar("downloading weights", unit="bytes")
     try:
-        encoder = ImageEncoder.load(encoder_config(args), download=args.download, progress=bar)
+        encoder = ImageEncoder.load(
+            encoder_config(args), download=args.download, progress=bar, sha256=args.sha256
+        )
     finally:
         bar.close()
     print(f"encoder: {encoder!r}", file=sys.stderr)
@@ -120,6 +163,8 @@ def run_embed(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         shard_size=args.shard_size,
         retry_failed=args.retry_failed,
+        allow_outside_root=args.allow_outside_root,
+        overwrite=args.overwrite,
     )
     config.validate()  # before the encoder loads: a typo should not cost a model load
     encoder = load_encoder(args)
@@ -128,6 +173,8 @@ def run_embed(args: argparse.Namespace) -> int:
         summary = build_dataset(config, encoder, progress=bars)
     finally:
         bars.close()
+    for note in summary.notes:
+        print(f"note: {note}")
     counts = ", ".join(f"{summary.counts[o]} {o.value}" for o in Outcome)
     new = ", ".join(f"{summary.new[o]} {o.value}" for o in Outcome if summary.new[o])
     print(f"{args.out}: {counts}")
@@ -143,20 +190,28 @@ def run_download(args: argparse.Namespace) -> int:
         EncoderConfig,
         WeightsNotFoundError,
         download_weights,
-        find_weights,
+        locate_weights,
     )
     from trainer.progress import ProgressBar
 
     config = EncoderConfig(args.model, args.pretrained, cache_dir=args.cache_dir, device="cpu")
     if not args.force:
         try:
-            print(f"already here: {find_weights(config)}")
-            return 0
+            found = locate_weights(config, sha256=args.sha256)  # a damaged file: says --force
         except WeightsNotFoundError:
             pass
+        else:
+            if found.sha256:
+                print(f"already here: {found.path} (sha256 checked)")
+            else:
+                print(
+                    f"already here: {found.path}; its sha256 was not checked (none is known for "
+                    "it): pass --sha256 HEX to check it, or --force to download it again"
+                )
+            return 0
     bar = ProgressBar(f"{args.model} / {args.pretrained}", unit="bytes")
     try:
-        path = download_weights(config, bar)
+        path = download_weights(config, bar, sha256=args.sha256)
     finally:
         bar.close()
     print(f"downloaded: {path}")

@@ -1,8 +1,16 @@
 """``locdiff gps``: read, write, remove and undo photo GPS positions from the command line.
 
 Scriptable like exiftool: one line per file (``PATH: result``), ``--json`` for JSON Lines,
-exit status 0 when every file succeeded, 1 when any failed, 2 for bad arguments. Folders are
-searched recursively for photos. Examples::
+exit status 0 when every file succeeded, 1 when any failed, 2 for bad arguments (or another
+write batch holding the undo journal). Folders are searched recursively for photos.
+
+``write``, ``remove`` and ``undo`` stop cleanly on SIGTERM, SIGINT (Ctrl-C) or SIGHUP: the file
+being written is finished (files are replaced atomically, so none is ever half-written), the
+others are left untouched and counted in a closing message, exiftool is ended, and the exit
+status is 0 (1 if a file failed before); a second signal stops at once. Before writing,
+temporary files left beside the photos by a killed write are removed
+(:mod:`locdiff_core.photo.leftovers`).
+Examples::
 
     locdiff gps read photos/ --json
     locdiff gps write IMG_0001.jpg IMG_0002.heic --lat 43.4674 --lon 11.8851 --alt 260
@@ -14,12 +22,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from locdiff_core.photo.errors import FileResult
+from locdiff_core.photo.errors import FileResult, PhotoErrorKind
+from locdiff_core.photo.exiftool import close_shared
 from locdiff_core.photo.gps import describe, read_gps_batch
+from locdiff_core.photo.leftovers import folders_of, sweep_leftovers
 from locdiff_core.photo.reading import find_photos
 from locdiff_core.photo.writing import (
     BackupMode,
@@ -101,17 +113,93 @@ def _written(r: FileResult) -> str:
     return text
 
 
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name)
+)
+
+
+class _StopOnSignal:
+    """While active, SIGTERM, SIGINT and SIGHUP ask the batch to stop after the current file
+    (call the object: the batch's ``cancelled`` callable); a second signal stops at once."""
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self._previous: dict[int, object] = {}
+
+    def __call__(self) -> bool:
+        return self.received is not None
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():  # handlers live only there
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in _STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        close_shared()
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum)
+
+
+def _sweep(paths: list[Path]) -> None:
+    removed = sweep_leftovers(folders_of(paths))
+    if removed:
+        names = ", ".join(str(p) for p in removed)
+        print(
+            f"locdiff gps: removed {len(removed)} temporary file(s) left by an interrupted "
+            f"write: {names}",
+            file=sys.stderr,
+        )
+
+
+def _batch_report(results: Sequence[FileResult], stop: _StopOnSignal, command: str) -> int:
+    """Report a batch; when a signal stopped it, the files not reached are summed up."""
+    if stop.received is None:
+        return _report(results, _written)
+    reached = [r for r in results if r.ok or r.error.kind is not PhotoErrorKind.CANCELLED]
+    code = _report(reached, _written)
+    left = len(results) - len(reached)
+    print(
+        f"locdiff gps {command}: stopped by {stop.received.name}: {len(reached)} of "
+        f"{len(results)} files done, {left} left untouched (run the same command "
+        "again to do them; `locdiff gps undo` puts the done ones back)",
+        file=sys.stderr,
+    )
+    return code
+
+
 def _write(args: argparse.Namespace) -> int:
-    results = write_gps(_paths(args), args.lat, args.lon, args.alt, _write_config(args))
-    return _report(results, _written)
+    config = _write_config(args)
+    with _StopOnSignal() as stop:
+        paths = _paths(args)
+        _sweep(paths)
+        results = write_gps(paths, args.lat, args.lon, args.alt, config, cancelled=stop)
+    return _batch_report(results, stop, "write")
 
 
 def _remove(args: argparse.Namespace) -> int:
-    return _report(remove_gps(_paths(args), _write_config(args)), _written)
+    config = _write_config(args)
+    with _StopOnSignal() as stop:
+        paths = _paths(args)
+        _sweep(paths)
+        results = remove_gps(paths, config, cancelled=stop)
+    return _batch_report(results, stop, "remove")
 
 
 def _undo(args: argparse.Namespace) -> int:
-    return _report(undo_last_batch(), lambda r: r.value)
+    with _StopOnSignal() as stop:  # undo is short: a signal waits for it to finish
+        results = undo_last_batch()
+    code = _report(results, lambda r: r.value)
+    if stop.received is not None:
+        print(
+            f"locdiff gps undo: {stop.received.name} received; the undo was finished first",
+            file=sys.stderr,
+        )
+    return code
 
 
 def _add_write_options(p: argparse.ArgumentParser) -> None:

@@ -6,14 +6,23 @@
 A manifest line reads ``{"key": ..., "outcome": ..., "reason": ..., "shard": ...}``: the file's
 path relative to the photo folder (or its CSV id), one of :class:`Outcome`, why it was skipped,
 and the shard holding its embedding. When a key appears twice the later line wins (a rerun with
-``retry_failed`` looks at earlier failures again).
+``retry_failed`` looks at earlier failures again). Lines are written with every non-ASCII
+character escaped and split only at ``\n``, so a name holding U+2028, U+0085 or any other
+Unicode line separator stays on its line (manifests that hold such characters raw still read).
 
 A shard and its manifest lines are committed together: the shard is written atomically (temporary
 file, fsync, rename), then its lines are appended in one write and fsynced. Opening the folder
 again (:class:`ShardedWriter`) repairs whatever an interruption left between those two steps: a
-torn last line is cut, a shard no line names is deleted, a shard whose lines were cut short is
-rewritten to the rows the manifest names, and lines naming a missing shard are dropped. So an
-interrupted run loses at most the shard in progress, and the manifest is always the truth.
+torn last line is cut, the one shard after the last one named that no line names is deleted, a
+shard whose lines were cut short is rewritten to the rows the manifest names, and lines naming a
+missing shard are dropped. So an interrupted run loses at most the shard in progress, and the
+manifest is always the truth.
+
+Nothing else is ever deleted: a folder whose shards the manifest does not account for (several
+unnamed shards, an unreadable one) is refused with a ``ValueError`` that names the folder and the
+ways on; a folder with shards but no manifest gets its manifest rebuilt from the shards' ids
+(their failures are not recorded there, so they are looked at again). :func:`clear` empties a
+dataset for ``locdiff embed --overwrite``.
 """
 
 from __future__ import annotations
@@ -56,7 +65,7 @@ class Entry:
 
     def to_json(self) -> str:
         fields = {"key": self.key, "outcome": self.outcome.value, "reason": self.reason}
-        return json.dumps({**fields, "shard": self.shard}, ensure_ascii=False)
+        return json.dumps({**fields, "shard": self.shard}, ensure_ascii=True)
 
     @classmethod
     def from_json(cls, text: str, where: str) -> Entry:
@@ -68,7 +77,7 @@ class Entry:
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(
                 f"{where}: not a manifest line ({exc!r}); the manifest was edited by hand? "
-                "fix or delete that line"
+                f"fix or delete that line, or delete {MANIFEST} to have it rebuilt from the shards"
             ) from exc
 
 
@@ -88,8 +97,19 @@ def _read(folder: Path) -> tuple[list[Entry], bool]:
         return [], False
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
-    lines = data[:end].decode("utf-8").splitlines()
-    entries = [Entry.from_json(t, f"{path} line {n}") for n, t in enumerate(lines, 1) if t.strip()]
+    entries = []
+    # Split at b"\n" only: str.splitlines() would also end a line at U+2028, U+0085, ...
+    for n, raw in enumerate(data[:end].split(b"\n"), 1):
+        where = f"{path} line {n}"
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"{where}: not UTF-8 text ({exc}); fix or delete that line, or delete "
+                f"{MANIFEST} to have it rebuilt from the shards"
+            ) from exc
+        if text.strip():
+            entries.append(Entry.from_json(text, where))
     return entries, end != len(data)
 
 
@@ -104,7 +124,8 @@ class ShardedWriter:
     def __init__(self, folder: Path, encoder: dict, shard_size: int) -> None:
         self.folder, self.encoder, self.shard_size = Path(folder), encoder, shard_size
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.entries = _recover(self.folder)
+        self.notes: list[str] = []  # what opening the folder repaired or rebuilt, for the user
+        self.entries = _recover(self.folder, self.notes)
         self._check_encoder()
         shards = [int(m.group(1)) for p in self._shards() if (m := _SHARD.match(p.name))]
         self.next_index = max(shards, default=-1) + 1
@@ -112,7 +133,7 @@ class ShardedWriter:
         self._failures: list[Entry] = []
 
     def _shards(self) -> list[Path]:
-        return sorted(p for p in self.folder.iterdir() if _SHARD.match(p.name))
+        return _shard_files(self.folder)
 
     def _check_encoder(self) -> None:
         shards = self._shards()
@@ -124,7 +145,8 @@ class ShardedWriter:
             self.encoder,
             lambda want, got, problem: (
                 f"{self.folder} was built with {want}; this run uses {got} ({problem}); rerun "
-                "with that encoder's --model/--pretrained/--weights, or choose a new --out"
+                "with that encoder's --model/--pretrained/--weights, pass --overwrite to build "
+                "the dataset again with this one, or choose a new --out"
             ),
         )
 
@@ -189,34 +211,131 @@ def _shard_ids(path: Path) -> list[str] | None:
         return None
 
 
-def _recover(folder: Path) -> dict[str, Entry]:
+def _recover(folder: Path, notes: list[str]) -> dict[str, Entry]:
     """Repair what an interruption left (see the module docstring); returns the latest entries.
 
     Blocks are appended one after another, so only the last shard named can have lost lines:
-    its rows are checked against them; every other shard named must exist.
+    its rows are checked against them; every other shard named must exist, and the only shard
+    no line may name is the one committed after it.
     """
     for stale in folder.glob(".*.tmp"):  # atomic_write's temporaries of a killed process
         stale.unlink(missing_ok=True)
+    if not (folder / MANIFEST).exists():
+        return latest(_rebuild(folder, notes))
     entries, torn = _read(folder)
     listed: dict[str, set[str]] = {}
     for e in entries:
         if e.shard:
             listed.setdefault(e.shard, set()).add(e.key)
+    _check_unnamed(folder, listed)
     present = {shard: keys for shard, keys in listed.items() if (folder / shard).is_file()}
+    missing = sorted(set(listed) - set(present))
     if listed:
         last = next(e.shard for e in reversed(entries) if e.shard)
         ids = _shard_ids(folder / last) if last in present else None
+        if last in present and ids is None:
+            raise ValueError(
+                f"{folder / last}: cannot be read, so {folder} is left as it is; move that shard "
+                f"out of the folder (its images are embedded again), {_WAYS_ON}"
+            )
         present[last] = listed[last] & set(ids or ())
         if ids is not None and present[last] != set(ids):
             _keep_rows(folder / last, present[last])
+            notes.append(
+                f"{folder / last}: kept the {len(present[last])} of its {len(ids)} rows the "
+                "manifest names (an interrupted run); the others are embedded again"
+            )
     keep = [e for e in entries if not e.shard or e.key in present.get(e.shard, ())]
-    for path in folder.iterdir():
-        if _SHARD.match(path.name) and not present.get(path.name):
+    for path in _shard_files(folder):
+        if not present.get(path.name):
             path.unlink()  # committed without its lines, or emptied above
+            notes.append(
+                f"{path}: removed; an interrupted run wrote it without its manifest lines "
+                "(its images are embedded again)"
+            )
+    if missing:
+        notes.append(
+            f"{folder}: {', '.join(missing)} named in {MANIFEST} but not found; "
+            "their images are embedded again"
+        )
     if torn or len(keep) != len(entries):
         with atomic_write(folder / MANIFEST) as fh:
             fh.write("".join(e.to_json() + "\n" for e in keep).encode("utf-8"))
     return latest(keep)
+
+
+_WAYS_ON = "or pass --overwrite to build the dataset again from scratch, or choose a new --out"
+
+
+def _shard_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if _SHARD.match(p.name))
+
+
+def _index(name: str) -> int:
+    m = _SHARD.match(name)
+    return int(m.group(1)) if m else -1
+
+
+def _check_unnamed(folder: Path, listed: dict[str, set[str]]) -> None:
+    """Refuse shards the manifest does not name, except the one an interrupted commit leaves:
+    the single shard numbered right after the last one named."""
+    unnamed = [p.name for p in _shard_files(folder) if p.name not in listed]
+    after_last = shard_name(max(map(_index, listed), default=-1) + 1)
+    if not unnamed or unnamed == [after_last]:
+        return
+    shown = ", ".join(unnamed[:3]) + (f" and {len(unnamed) - 3} more" if len(unnamed) > 3 else "")
+    raise ValueError(
+        f"{folder}: {MANIFEST} names none of the shards {shown}, which no interrupted run can "
+        f"leave, so nothing is changed; to keep them, delete {MANIFEST} and run again (it is "
+        "rebuilt from every shard, and the files that had failed are looked at again), or move "
+        f"them out of the folder; {_WAYS_ON}"
+    )
+
+
+def _rebuild(folder: Path, notes: list[str]) -> list[Entry]:
+    """The manifest of a folder whose shards lost it, written from the shards' ids: every row is
+    an embedded image (failures are not in shards, so they are looked at again)."""
+    shards = _shard_files(folder)
+    if not shards:
+        return []
+    entries: list[Entry] = []
+    first_seen: dict[str, str] = {}
+    for path in shards:
+        ids = _shard_ids(path)
+        if not ids:
+            raise ValueError(
+                f"{folder}: {MANIFEST} is missing and {path.name} cannot be read (or holds no "
+                f"rows), so the manifest cannot be rebuilt from the shards; move {path.name} out "
+                f"of the folder (its images are embedded again), {_WAYS_ON}"
+            )
+        for key in ids:
+            if key in first_seen:
+                raise ValueError(
+                    f"{folder}: {MANIFEST} is missing and id {key!r} is in both "
+                    f"{first_seen[key]} and {path.name}, so these shards are not one dataset; "
+                    f"move one of them out of the folder, {_WAYS_ON}"
+                )
+            first_seen[key] = path.name
+        entries += [Entry(key, Outcome.EMBEDDED, "", path.name) for key in ids]
+    with atomic_write(folder / MANIFEST) as fh:
+        fh.write("".join(e.to_json() + "\n" for e in entries).encode("utf-8"))
+    notes.append(
+        f"{folder}: {MANIFEST} was missing; rebuilt it from {len(shards)} shard(s) holding "
+        f"{len(entries)} embedded images (files that had failed are looked at again)"
+    )
+    return entries
+
+
+def clear(folder: Path) -> int:
+    """Delete a dataset's shards and manifest (``locdiff embed --overwrite``); other files are
+    left alone. Returns how many shards were deleted."""
+    shards = _shard_files(folder) if folder.is_dir() else []
+    for path in shards:
+        path.unlink()
+    (folder / MANIFEST).unlink(missing_ok=True)
+    if folder.is_dir():
+        fsync_dir(folder)
+    return len(shards)
 
 
 def _keep_rows(path: Path, keys: set[str]) -> None:

@@ -1,7 +1,7 @@
 """``locdiff predict``: locations for photos or an embedding dataset, with any engine.
 
     locdiff predict [--engine geoclip|locdiff|hybrid] --images PHOTO_OR_FOLDER... --out PRED.csv \\
-        [--checkpoint RUN_DIR] [--encoder-weights FILE] [--download]
+        [--checkpoint RUN_DIR] [--encoder-weights FILE] [--download [--sha256 HEX]]
     locdiff predict --engine locdiff --checkpoint RUN_DIR --data TEST --out PRED.csv
 
 Engines (``locdiff_core.engines``): ``geoclip`` (GeoCLIP's retrieval, no checkpoint needed),
@@ -22,7 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from trainer.embed_cli import add_encoder_options
+from trainer.embed_cli import add_encoder_options, add_sha256_option
 
 _DATA_CHUNK = 256  # embeddings predicted together (bounds the hybrid's region masks)
 
@@ -42,6 +42,7 @@ def add_predict_parser(subparsers) -> None:
     source.add_argument("--data", type=Path, metavar="TEST", help="an embedding dataset")
     p.add_argument("--out", type=Path, required=True, metavar="PRED.csv")
     add_encoder_options(p, choose_model=False)
+    add_sha256_option(p)
     p.set_defaults(func=run_predict)
 
 
@@ -116,6 +117,7 @@ def load_pipeline(args: argparse.Namespace, engine):
             download=args.download,
             progress=bar,
             cache_dir=args.cache_dir,
+            sha256=args.sha256,
         )
     finally:
         bar.close()  # ends a drawn line, also when the download fails

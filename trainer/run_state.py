@@ -2,8 +2,12 @@
 
 Beside ``checkpoint.safetensors`` (the model a predictor loads) every save writes
 ``training_state.pt``: the step, the :class:`~trainer.config.TrainConfig` (JSON), a
-fingerprint of the training rows, the model's weights and Adam's state. It holds tensors and
-plain values only and is read with ``torch.load(weights_only=True)``, so it can never run code.
+fingerprint of the training rows, the model's weights and Adam's state, and the
+:func:`~locdiff_core.checkpoint.content_sha256` of all of these. It holds tensors and plain
+values only and is read with ``torch.load(weights_only=True)``, so it can never run code;
+reading it checks the sha256 (a state damaged on disk is refused, naming the file) and that
+every tensor is finite. A state without a sha256 (saved by an older locdiff) is read unchecked,
+with a note in the log.
 Both files are written atomically, the checkpoint first; a resume reads the state alone (it
 carries the weights too), so a crash between the two writes costs steps, never consistency.
 
@@ -31,7 +35,13 @@ from torch import Tensor
 
 from locdiff_core.atomic_file import atomic_write
 from locdiff_core.checkpoint import FILE_NAME as CHECKPOINT_FILE
-from locdiff_core.checkpoint import check_encoder, read_config
+from locdiff_core.checkpoint import (
+    check_encoder,
+    content_sha256,
+    damaged_message,
+    nonfinite_problem,
+    read_config,
+)
 from trainer import distributed
 from trainer.config import TrainConfig, resume_mismatches
 from trainer.data import EmbeddingSet, load_embeddings
@@ -50,6 +60,7 @@ class TrainingState:
     fingerprint: dict  # of the training rows (see fingerprint())
     model: dict[str, Tensor]
     optimizer: dict
+    checked: bool = True  # False: saved without a sha256, so damage could not be detected
 
 
 def fingerprint(ids: np.ndarray, dim: int) -> dict:
@@ -70,6 +81,7 @@ def save_training_state(
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
     }
+    blob["sha256"] = content_sha256(blob)
     buf = io.BytesIO()
     torch.save(blob, buf)
     path = out / STATE_FILE
@@ -90,6 +102,10 @@ def parse_training_state(data: bytes, source: str) -> TrainingState:
             f"{source}: training state version {blob.get('version')!r}; this program reads "
             f"version {_VERSION}"
         )
+    recorded = blob.pop("sha256", None)
+    if recorded is not None and content_sha256(blob) != recorded:
+        raise ValueError(damaged_message(source))
+    _check_finite(blob, source)
     try:
         config = TrainConfig.from_dict(json.loads(blob["config"]))
         return TrainingState(
@@ -98,9 +114,27 @@ def parse_training_state(data: bytes, source: str) -> TrainingState:
             json.loads(blob["fingerprint"]),
             blob["model"],
             blob["optimizer"],
+            checked=recorded is not None,
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{source}: damaged training state ({exc!r})") from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{source}: damaged training state ({exc})") from exc
+
+
+def _check_finite(blob: dict, source: str) -> None:
+    """Refuse NaN or infinite weights or optimiser moments: training never saves them (it
+    stops on divergence first), so they come from a damaged file."""
+
+    def entries(value: object) -> list:
+        return list(value.items()) if isinstance(value, dict) else []
+
+    named = [(f"model tensor {k!r}", v) for k, v in entries(blob.get("model"))]
+    optimizer = blob.get("optimizer")
+    for index, moments in entries(optimizer.get("state") if isinstance(optimizer, dict) else None):
+        named += [(f"optimizer state {k!r} of parameter {index}", v) for k, v in entries(moments)]
+    for name, value in named:
+        problem = nonfinite_problem(name, value) if isinstance(value, Tensor) else None
+        if problem:
+            raise ValueError(f"{source} {problem}")
 
 
 def read_saved_config(run_dir: Path) -> TrainConfig:
@@ -121,7 +155,10 @@ def truncate_metrics(out: Path, step: int) -> int:
     if not path.exists():
         return 0
     keep, dropped = [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # Split at "\n" only: str.splitlines() would also end a line at U+2028 inside a string.
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if not line:
+            continue
         try:
             past = json.loads(line).get("step", 0) > step
         except (json.JSONDecodeError, AttributeError, TypeError):
@@ -185,6 +222,11 @@ def _open_main(config: TrainConfig, data: EmbeddingSet, resume: bool) -> tuple[R
             raise ValueError(f"{out}: no {STATE_FILE} there, so there is no run to resume")
         blob = path.read_bytes()
         state = parse_training_state(blob, str(path))
+        if not state.checked:
+            notes.append(
+                f"{path} records no sha256 (saved by an older locdiff), so it was read "
+                "unchecked; the next save records one"
+            )
     else:
         for name in (STATE_FILE, CHECKPOINT_FILE):
             if (out / name).exists():

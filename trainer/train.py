@@ -410,9 +410,12 @@ def _diverged(
     kept = "no checkpoint was written yet"
     if saved is not None:
         kept = f"the last good checkpoint, from step {saved}, is kept in {config.out}"
+    # The weights it started from were checked finite (a NaN loaded from a damaged file is
+    # refused by run_state with its own message), so this arose in training.
     message = (
-        f"{what}; training stopped ({kept}). Try a lower --lr (now {config.lr:g}) or a "
-        "warm-up (--warmup-steps 1000), and check the data for extreme embeddings"
+        f"training diverged: {what}, arising during training from finite weights; training "
+        f"stopped ({kept}). Try a lower --lr (now {config.lr:g}) or a warm-up "
+        "(--warmup-steps 1000), and check the data for extreme embeddings"
     )
     writer.log(message, echo=False)  # the caller reports the error
     return TrainingDivergedError(message)

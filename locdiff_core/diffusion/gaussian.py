@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from locdiff_core.config_fields import Choice, Int, Real, check_fields, from_fields
 from locdiff_core.shdd import KLEstimator, cosine_loss, encode, kl_loss, mse_loss
 from locdiff_core.shdd.loss import AnchorDraws, draw_anchors
 
@@ -58,16 +59,11 @@ class DiffusionConfig:
     cond_drop_prob: float = 0.0  # > 0 trains for classifier-free guidance
 
     def validate(self) -> None:
-        if self.num_steps < 1:
-            raise ValueError(f"num_steps must be >= 1, got {self.num_steps}")
+        check_fields(self, DIFFUSION_FIELDS)
         if self.prediction is Prediction.EPS and self.loss is not LossKind.MSE:
             raise ValueError(
                 "noise prediction (eps) trains with the MSE loss; use loss=mse or prediction=x0"
             )
-        if not 0.0 <= self.cond_drop_prob < 1.0:
-            raise ValueError(f"cond_drop_prob must be in [0, 1), got {self.cond_drop_prob}")
-        if self.latent_scale <= 0 or self.num_anchors < 1:
-            raise ValueError("latent_scale must be positive and num_anchors >= 1")
 
     def to_dict(self) -> dict:
         return {
@@ -82,17 +78,24 @@ class DiffusionConfig:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> DiffusionConfig:
-        return cls(
-            num_steps=int(d["num_steps"]),
-            schedule=ScheduleKind(d["schedule"]),
-            prediction=Prediction(d["prediction"]),
-            loss=LossKind(d["loss"]),
-            kl_estimator=KLEstimator(d["kl_estimator"]),
-            num_anchors=int(d["num_anchors"]),
-            latent_scale=float(d["latent_scale"]),
-            cond_drop_prob=float(d["cond_drop_prob"]),
-        )
+    def from_dict(cls, raw: object, where: str = "diffusion") -> DiffusionConfig:
+        """The config from its JSON object (:meth:`to_dict`), every field checked
+        (``ValueError`` names ``where.field`` and what it must be)."""
+        return from_fields(cls, raw, DIFFUSION_FIELDS, where)
+
+
+# Bounds far above the paper's T = 100 and 2048 anchors, low enough that the schedule tensors
+# (T values) and a batch's anchor harmonics (anchors x (L+1)^2) stay allocatable.
+DIFFUSION_FIELDS = {
+    "num_steps": Int(1, 10_000),
+    "schedule": Choice(ScheduleKind),
+    "prediction": Choice(Prediction),
+    "loss": Choice(LossKind),
+    "kl_estimator": Choice(KLEstimator),
+    "num_anchors": Int(1, 65_536),
+    "latent_scale": Real(0.0, 1e6, open_lo=True),
+    "cond_drop_prob": Real(0.0, 1.0, open_hi=True),
+}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,18 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from locdiff_core.config_fields import Flag, Int, Ints, Real, check_fields, from_fields
+
+# Upper bounds that keep a config (from a checkpoint, or typed on a command line) from asking
+# for an unbounded allocation when the network is built. They sit far above the paper's
+# models (L up to 47-64, widths 1024/512/256, a bottleneck of 32-128, CLIP embeddings of
+# 512-1280 values): L = 200 is where float32 harmonics stop (shdd.harmonics), a latent of
+# (200+1)^2 = 40,401 values; with 8192-wide layers in 16 blocks the worst case is bounded (tens
+# of GB). A checkpoint's network is allocated only once its file is seen to hold those shapes.
+MAX_DEGREE = 200
+MAX_WIDTH = 8192
+MAX_DEPTH = 16  # narrowing blocks before the bottleneck
+
 
 @dataclass(frozen=True)
 class CSUNetConfig:
@@ -42,14 +54,26 @@ class CSUNetConfig:
         return (self.degree + 1) ** 2
 
     def validate(self) -> None:
-        if self.degree < 0:
-            raise ValueError(f"degree must be >= 0, got {self.degree}")
-        if self.dim_cond < 1:
-            raise ValueError(f"dim_cond must be >= 1, got {self.dim_cond}")
-        if any(w < 1 for w in (*self.widths, self.dim_bottleneck, self.dim_time)):
-            raise ValueError(f"all widths must be >= 1, got {self}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_fields(self, CSUNET_FIELDS)
+
+    @classmethod
+    def from_dict(cls, raw: object, where: str = "model") -> CSUNetConfig:
+        """The config from its JSON object, every field checked (``ValueError`` names
+        ``where.field`` and what it must be)."""
+        return from_fields(cls, raw, CSUNET_FIELDS, where)
+
+
+_WIDTH = Int(1, MAX_WIDTH)
+CSUNET_FIELDS = {
+    "degree": Int(0, MAX_DEGREE),
+    "dim_cond": _WIDTH,
+    "widths": Ints(_WIDTH, 1, MAX_DEPTH),
+    "dim_bottleneck": _WIDTH,
+    "dim_time": _WIDTH,
+    "dropout": Real(0.0, 1.0, open_hi=True),
+    "w0": Real(0.0, 1000.0, open_lo=True),  # the SIREN paper uses 30; the default is 1
+    "learn_null_condition": Flag(),
+}
 
 
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:

@@ -1,14 +1,19 @@
-"""Finding and replacing the EXIF block inside JPEG, PNG, WebP and TIFF files, byte-exactly.
+"""Finding and replacing the EXIF and XMP blocks of JPEG, PNG, WebP and TIFF files, byte-exactly.
 
-Each container is split into (everything before the EXIF block, the block, everything after);
-only the block changes, so JPEG scan data, PNG ``IDAT`` and WebP bitstreams stay byte-identical.
+Each container is split into its segments or chunks; only the metadata blocks change, so JPEG
+scan data, PNG ``IDAT`` and WebP bitstreams stay byte-identical. A file may hold more than one
+EXIF block (a second ``APP1``, a second WebP ``EXIF`` chunk): readers differ in which one they
+show, so the first (the *primary*) gets ``edit`` and every later one gets ``others`` (the GPS
+removal), and no reader is left with an older position.
 
-* JPEG: the first ``APP1`` segment starting ``Exif\\0\\0``; a new one goes after ``SOI`` and any
-  ``APP0`` (JFIF/JFXX) segments. A segment holds at most 65,533 bytes.
-* PNG: the ``eXIf`` chunk (CRC recomputed); a new one goes before the first ``IDAT``.
-* WebP: the ``EXIF`` chunk of the extended format; a simple (``VP8 ``/``VP8L``) file gains a
-  ``VP8X`` header with the canvas size read from its bitstream.
-* TIFF: the whole file is the TIFF structure.
+* JPEG: ``APP1`` segments starting ``Exif\\0\\0`` (EXIF) or ``http://ns.adobe.com/xap/1.0/\\0``
+  (XMP); a new EXIF segment goes after ``SOI`` and any ``APP0`` (JFIF/JFXX) segments. A segment
+  holds at most 65,533 bytes.
+* PNG: ``eXIf`` chunks (CRC recomputed) and the ``iTXt`` chunk ``XML:com.adobe.xmp``; a new
+  ``eXIf`` goes before the first ``IDAT``.
+* WebP: the ``EXIF`` and ``XMP `` chunks of the extended format; a simple (``VP8 ``/``VP8L``)
+  file gains a ``VP8X`` header with the canvas size read from its bitstream.
+* TIFF: the whole file is the TIFF structure (its XMP, tag 700, is :mod:`.tiff_gps`'s).
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ import enum
 import struct
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from locdiff_core.photo.tiff_gps import TiffError, empty_exif_block
 
 EXIF_PREFIX = b"Exif\0\0"
+XMP_JPEG_PREFIX = b"http://ns.adobe.com/xap/1.0/\0"
+XMP_PNG_KEYWORD = b"XML:com.adobe.xmp"
 MAX_JPEG_SEGMENT = 65535 - 2
 
 
@@ -45,20 +53,95 @@ def sniff(head: bytes) -> Container | None:
     return None
 
 
-EditFn = Callable[[bytes], bytes | None]  # old TIFF block -> new block, None when unchanged
+EditFn = Callable[[bytes], bytes | None]  # old block -> new block, None when unchanged
 
 
-def rewrite_exif(data: bytes, container: Container, edit: EditFn) -> bytes | None:
-    """``data`` with its EXIF block replaced by ``edit(block)``; a file without EXIF is given an
-    empty block first. ``None`` when ``edit`` changed nothing. Raises :class:`TiffError` when the
+@dataclass(frozen=True)
+class MetadataEdit:
+    """What to do to each metadata block: ``primary`` for the first EXIF block (given an empty
+    one when the file has none), ``others`` for every later EXIF block, ``xmp`` for XMP packets
+    (``None``: leave that kind of block alone)."""
+
+    primary: EditFn
+    others: EditFn | None = None
+    xmp: EditFn | None = None
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """The metadata blocks of a file, in file order: TIFF structures and XMP packets."""
+
+    exif: list[bytes]
+    xmp: list[bytes]
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One metadata block: ``data[start:end]`` holds ``payload``; ``wrap`` builds the bytes
+    that replace that range for a new payload."""
+
+    kind: str  # "exif" or "xmp"
+    start: int
+    end: int
+    payload: bytes
+    wrap: Callable[[bytes], bytes]
+
+
+def rewrite_exif(data: bytes, container: Container, edit: EditFn | MetadataEdit) -> bytes | None:
+    """``data`` with its metadata blocks replaced as ``edit`` says; a file without EXIF is given
+    an empty block first. ``None`` when nothing changed. Raises :class:`TiffError` when the
+    container is malformed."""
+    if not isinstance(edit, MetadataEdit):
+        edit = MetadataEdit(edit)
+    if container is Container.TIFF:
+        return edit.primary(data)
+    locate, insert_at, wrap_exif, finish = _LAYOUTS[container]
+    changes, primary_seen = [], False
+    for block in locate(data):
+        if block.kind == "exif":
+            fn = edit.others if primary_seen else edit.primary
+            primary_seen = True
+        else:
+            fn = edit.xmp
+        new = fn(block.payload) if fn is not None else None
+        if new is not None:
+            changes.append((block.start, block.end, block.wrap(new)))
+    inserted = False
+    if not primary_seen:
+        new = edit.primary(empty_exif_block())
+        if new is not None:
+            at = insert_at(data)
+            changes.append((at, at, wrap_exif(new)))
+            inserted = True
+    if not changes:
+        return None
+    return finish(data, _splice(data, changes), inserted)
+
+
+def metadata_blocks(data: bytes, container: Container) -> Blocks:
+    """Every EXIF block and XMP packet of ``data`` in file order (a TIFF file is its own EXIF
+    block; its XMP is tag 700, read by :mod:`.xmp`). Raises :class:`TiffError` when the
     container is malformed."""
     if container is Container.TIFF:
-        return edit(data)
-    if container is Container.JPEG:
-        return _rewrite_jpeg(data, edit)
-    if container is Container.PNG:
-        return _rewrite_png(data, edit)
-    return _rewrite_webp(data, edit)
+        return Blocks([data], [])
+    blocks = _LAYOUTS[container][0](data)
+    return Blocks(
+        [b.payload for b in blocks if b.kind == "exif"],
+        [b.payload for b in blocks if b.kind == "xmp"],
+    )
+
+
+def _splice(data: bytes, changes: list[tuple[int, int, bytes]]) -> bytes:
+    """``data`` with each ``(start, end, replacement)`` applied (sorted, not overlapping)."""
+    out, pos = bytearray(), 0
+    for start, end, new in sorted(changes, key=lambda c: (c[0], c[1])):
+        out += data[pos:start] + new
+        pos = end
+    return bytes(out + data[pos:])
+
+
+def _unchanged(_old: bytes, new: bytes, _inserted: bool) -> bytes:
+    return new
 
 
 # -- JPEG ------------------------------------------------------------------------------------
@@ -138,33 +221,39 @@ def jpeg_scan(data: bytes) -> bytes:
     return data[jpeg_segments(data)[-1][1] :]
 
 
-def _rewrite_jpeg(data: bytes, edit: EditFn) -> bytes | None:
-    segments = jpeg_segments(data)
-    found = next(
-        ((s, e) for m, s, e in segments if m == 0xE1 and data[s + 4 : s + 10] == EXIF_PREFIX),
-        None,
-    )
-    if found is not None:
-        start, end = found
-        block = edit(data[start + 10 : end])
-    else:
-        start = 2  # after SOI and the APP0 (JFIF) segments that must lead the file
-        for marker, _s, seg_end in segments[1:]:
-            if marker != 0xE0:
-                break
-            start = seg_end
-        end = start
-        block = edit(empty_exif_block())
-    if block is None:
-        return None
-    payload = EXIF_PREFIX + block
-    if len(payload) > MAX_JPEG_SEGMENT:
-        raise TiffError(
-            f"the EXIF block would grow to {len(payload):,} bytes, more than a JPEG APP1 "
-            "segment holds (65,533); install exiftool to write this file"
-        )
-    segment = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
-    return data[:start] + segment + data[end:]
+def _jpeg_segment(prefix: bytes) -> Callable[[bytes], bytes]:
+    def wrap(payload: bytes) -> bytes:
+        body = prefix + payload
+        if len(body) > MAX_JPEG_SEGMENT:
+            raise TiffError(
+                f"the metadata block would grow to {len(body):,} bytes, more than a JPEG APP1 "
+                "segment holds (65,533); install exiftool to write this file"
+            )
+        return b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+
+    return wrap
+
+
+def _jpeg_blocks(data: bytes) -> list[_Block]:
+    blocks = []
+    for marker, start, end in jpeg_segments(data):
+        if marker != 0xE1:
+            continue
+        for kind, prefix in (("exif", EXIF_PREFIX), ("xmp", XMP_JPEG_PREFIX)):
+            if data[start + 4 : start + 4 + len(prefix)] == prefix:
+                payload = data[start + 4 + len(prefix) : end]
+                blocks.append(_Block(kind, start, end, payload, _jpeg_segment(prefix)))
+    return blocks
+
+
+def _jpeg_insert_at(data: bytes) -> int:
+    """After SOI and the APP0 (JFIF) segments that must lead the file."""
+    at = 2
+    for marker, _start, end in jpeg_segments(data)[1:]:
+        if marker != 0xE0:
+            break
+        at = end
+    return at
 
 
 # -- PNG -------------------------------------------------------------------------------------
@@ -187,21 +276,49 @@ def _png_chunks(data: bytes) -> list[tuple[bytes, int, int]]:
     return chunks
 
 
-def _rewrite_png(data: bytes, edit: EditFn) -> bytes | None:
-    chunks = _png_chunks(data)
-    found = next(((s, e) for t, s, e in chunks if t == b"eXIf"), None)
-    if found is not None:
-        start, end = found
-        old = data[start + 8 : end - 4]
-        block = edit(old[6:] if old.startswith(EXIF_PREFIX) else old)
-    else:
-        start = end = next(s for t, s, _e in chunks if t == b"IDAT")
-        block = edit(empty_exif_block())
-    if block is None:
+def _png_chunk(ctype: bytes, body: bytes) -> bytes:
+    crc = zlib.crc32(ctype + body) & 0xFFFFFFFF
+    return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", crc)
+
+
+def _png_xmp(body: bytes) -> tuple[bytes, Callable[[bytes], bytes]] | None:
+    """The packet of an ``iTXt`` chunk body holding XMP, and how to wrap a new one (written
+    uncompressed, keyword and language kept)."""
+    keyword, sep, rest = body.partition(b"\0")
+    if keyword != XMP_PNG_KEYWORD or not sep or len(rest) < 2:
         return None
-    chunk = struct.pack(">I", len(block)) + b"eXIf" + block
-    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + block) & 0xFFFFFFFF)
-    return data[:start] + chunk + data[end:]
+    compressed, rest = rest[0], rest[2:]
+    language, _, rest = rest.partition(b"\0")
+    translated, _, text = rest.partition(b"\0")
+    if compressed:
+        try:
+            text = zlib.decompressobj().decompress(text, 64 * 1024 * 1024)
+        except zlib.error as exc:
+            raise TiffError(f"the PNG XMP chunk does not decompress ({exc})") from exc
+    head = keyword + b"\0\0\0" + language + b"\0" + translated + b"\0"
+    return text, lambda packet: _png_chunk(b"iTXt", head + packet)
+
+
+def _png_blocks(data: bytes) -> list[_Block]:
+    blocks = []
+    for ctype, start, end in _png_chunks(data):
+        body = data[start + 8 : end - 4]
+        if ctype == b"eXIf":
+            payload = body[6:] if body.startswith(EXIF_PREFIX) else body
+            blocks.append(_Block("exif", start, end, payload, _png_exif_chunk))
+        elif ctype == b"iTXt":
+            found = _png_xmp(body)
+            if found is not None:
+                blocks.append(_Block("xmp", start, end, found[0], found[1]))
+    return blocks
+
+
+def _png_exif_chunk(block: bytes) -> bytes:
+    return _png_chunk(b"eXIf", block)
+
+
+def _png_insert_at(data: bytes) -> int:
+    return next(s for t, s, _e in _png_chunks(data) if t == b"IDAT")
 
 
 # -- WebP ------------------------------------------------------------------------------------
@@ -253,30 +370,51 @@ def _canvas_size(data: bytes, chunks: list[tuple[bytes, int, int]]) -> tuple[int
     raise TiffError(f"WebP image chunk {fourcc!r} is not VP8 or VP8L; cannot add EXIF")
 
 
-def _rewrite_webp(data: bytes, edit: EditFn) -> bytes | None:
-    chunks = _riff_chunks(data)
-    found = next(((s, e) for t, s, e in chunks if t == b"EXIF"), None)
-    if found is not None:
-        start, end = found
+def _riff_chunk(fourcc: bytes, prefix: bytes = b"") -> Callable[[bytes], bytes]:
+    def wrap(payload: bytes) -> bytes:
+        body = prefix + payload
+        return fourcc + struct.pack("<I", len(body)) + body + b"\0" * (len(body) % 2)
+
+    return wrap
+
+
+def _webp_blocks(data: bytes) -> list[_Block]:
+    blocks = []
+    for fourcc, start, end in _riff_chunks(data):
         size = struct.unpack_from("<I", data, start + 4)[0]
-        old = data[start + 8 : start + 8 + size]
-        prefix = EXIF_PREFIX if old.startswith(EXIF_PREFIX) else b""  # keep the file's habit
-        block = edit(old[len(prefix) :])
-        block = None if block is None else prefix + block
-    else:
-        xmp_at = next((s for t, s, _e in chunks if t == b"XMP "), chunks[-1][2])
-        start = end = xmp_at  # EXIF goes after the image data and before XMP
-        block = edit(empty_exif_block())
-    if block is None:
-        return None
-    chunk = b"EXIF" + struct.pack("<I", len(block)) + block + b"\0" * (len(block) % 2)
-    body = data[12:start] + chunk + data[end:]
+        body = data[start + 8 : start + 8 + size]
+        if fourcc == b"EXIF":
+            prefix = EXIF_PREFIX if body.startswith(EXIF_PREFIX) else b""  # keep the habit
+            wrap = _riff_chunk(b"EXIF", prefix)
+            blocks.append(_Block("exif", start, end, body[len(prefix) :], wrap))
+        elif fourcc == b"XMP ":
+            blocks.append(_Block("xmp", start, end, body, _riff_chunk(b"XMP ")))
+    return blocks
+
+
+def _webp_insert_at(data: bytes) -> int:
+    """EXIF goes after the image data and before XMP."""
+    chunks = _riff_chunks(data)
+    return next((s for t, s, _e in chunks if t == b"XMP "), chunks[-1][2])
+
+
+def _webp_finish(old: bytes, new: bytes, inserted: bool) -> bytes:
+    """The RIFF size recomputed; the ``VP8X`` EXIF flag set (a simple file gains the header)."""
+    body = new[12:]
+    chunks = _riff_chunks(old)
     if chunks[0][0] == b"VP8X":
-        flags = body[8] | 0x08  # the EXIF flag
-        body = body[:8] + bytes([flags]) + body[9:]
-    else:
-        w, h, alpha = _canvas_size(data, chunks)
+        if inserted:
+            body = body[:8] + bytes([body[8] | 0x08]) + body[9:]
+    elif inserted:
+        w, h, alpha = _canvas_size(old, chunks)
         vp8x = bytes([0x08 | (0x10 if alpha else 0)]) + b"\0\0\0"  # flags, 3 reserved
         vp8x += (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little")
         body = b"VP8X" + struct.pack("<I", 10) + vp8x + body
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+
+
+_LAYOUTS = {
+    Container.JPEG: (_jpeg_blocks, _jpeg_insert_at, _jpeg_segment(EXIF_PREFIX), _unchanged),
+    Container.PNG: (_png_blocks, _png_insert_at, _png_exif_chunk, _unchanged),
+    Container.WEBP: (_webp_blocks, _webp_insert_at, _riff_chunk(b"EXIF"), _webp_finish),
+}

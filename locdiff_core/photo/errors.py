@@ -27,6 +27,7 @@ class PhotoErrorKind(enum.Enum):
     NOT_FOUND = "not found"
     UNREADABLE = "unreadable"
     NOT_AN_IMAGE = "not an image"
+    SPECIAL_FILE = "special file"  # a FIFO, socket or device: refused before it is opened
     UNSUPPORTED = "unsupported format"
     CORRUPT = "corrupt"
     TOO_LARGE = "too large"

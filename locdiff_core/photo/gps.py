@@ -37,6 +37,7 @@ from locdiff_core.photo.errors import (
     run_batch,
 )
 from locdiff_core.photo.reading import heif_available
+from locdiff_core.photo.safe_io import check_regular
 
 logging.getLogger("exifread").setLevel(logging.ERROR)  # it logs every odd tag as a warning
 
@@ -130,7 +131,9 @@ def read_exif_tags(path: Path) -> dict:
     For JPEG, WebP and HEIF the EXIF block is located here and handed to exifread as a TIFF
     structure: exifread gives up on a JPEG whose XMP segment comes before its EXIF segment,
     expects an ``Exif\\0\\0`` prefix in WebP, and asserts on some HEIF Exif items.
+    Raises :class:`PhotoError` for a FIFO, socket or device (never opened).
     """
+    check_regular(path, doing="reading its EXIF")
     with open(path, "rb") as f:
         head = f.read(12)
         if head[:3] == b"\xff\xd8\xff":
@@ -172,8 +175,7 @@ def read_gps(path: Path | str) -> GpsFix | None:
     Raises :class:`PhotoError` when the file cannot be read or its only GPS data is invalid.
     """
     path = Path(path)
-    if not path.exists():
-        raise PhotoError(PhotoErrorKind.NOT_FOUND, path, "file not found")
+    check_regular(path, doing="reading its GPS")  # a FIFO or a device would block open()
     with open(path, "rb") as f:
         head = f.read(16)
     if sniff(head) is None and head[4:8] != b"ftyp":
@@ -186,11 +188,13 @@ def read_gps(path: Path | str) -> GpsFix | None:
     sidecar = xmp.find_sidecar(path)
     if sidecar is not None:
         try:
-            found = xmp.gps_from_packet(sidecar.read_bytes())
+            found = xmp.gps_from_packet(xmp.read_sidecar(sidecar))
             if found is not None:
                 return GpsFix(*found, source=GpsSource.SIDECAR)
         except xmp.XmpGpsError as exc:
             problems.append(_invalid(path, f"sidecar {sidecar.name}", exc))
+        except PhotoError as exc:
+            problems.append(exc)
         except OSError as exc:
             problems.append(os_error(sidecar, exc, "reading the sidecar"))
     try:

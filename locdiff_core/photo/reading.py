@@ -4,7 +4,9 @@ HEIC/HEIF decoding comes from ``pillow-heif``. The EXIF orientation is applied, 
 (palette, alpha, 16-bit, CMYK) becomes 8-bit RGB, and a decoded-size cap turns Pillow's
 decompression-bomb guard into a :class:`~locdiff_core.photo.errors.PhotoError` of kind
 ``TOO_LARGE``. Thumbnails of JPEGs use draft mode (the decoder's DCT scaling), which decodes a
-1/8-size image about ten times faster than a full decode.
+1/8-size image about ten times faster than a full decode. Only regular files are opened: a FIFO,
+socket or device is refused from its ``stat`` (:func:`~locdiff_core.photo.safe_io.check_regular`),
+since opening one could block forever.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 import struct
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from locdiff_core.photo.errors import (
     os_error,
     run_batch,
 )
+from locdiff_core.photo.safe_io import RootGuard, check_regular
 
 PHOTO_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".hif"}
@@ -72,6 +75,7 @@ def is_photo_path(path: Path | str) -> bool:
 
 
 def _open(path: Path, config: ReadConfig) -> Image.Image:
+    check_regular(path)  # a FIFO or a device would block Image.open forever
     if path.suffix.lower() in _HEIF_SUFFIXES and not heif_available():
         raise PhotoError(
             PhotoErrorKind.UNSUPPORTED,
@@ -189,34 +193,61 @@ def thumbnails(
     )
 
 
-def find_photos(roots: Iterable[Path | str]) -> list[Path]:
+SkipFn = Callable[[Path, str], None]  # (path left out, why)
+
+
+def find_photos(
+    roots: Iterable[Path | str],
+    *,
+    allow_outside_root: bool = False,
+    on_skip: SkipFn | None = None,
+) -> list[Path]:
     """Photo files among ``roots`` (files are kept whatever their suffix; folders are searched
     recursively for known suffixes), sorted, XMP sidecars and hidden files left out."""
-    return list(iter_photos(roots))
+    return list(iter_photos(roots, allow_outside_root=allow_outside_root, on_skip=on_skip))
 
 
-def iter_photos(roots: Iterable[Path | str]) -> Iterator[Path]:
+def iter_photos(
+    roots: Iterable[Path | str],
+    *,
+    allow_outside_root: bool = False,
+    on_skip: SkipFn | None = None,
+) -> Iterator[Path]:
     """:func:`find_photos` as it walks: each root's photos in sorted path order, yielded as
-    they are found, so a caller can show the first ones of a large tree at once. Symbolic links
-    to folders are not followed (no loops); a folder that cannot be listed is skipped."""
+    they are found, so a caller can show the first ones of a large tree at once.
+
+    Symbolic links to folders are not followed (no loops); a symbolic link to a file is followed
+    only when the file lies inside the folder being walked, unless ``allow_outside_root``: the
+    others are left out and reported to ``on_skip``. FIFOs, sockets and devices are left out;
+    a folder that cannot be listed is skipped.
+    """
     for root in map(Path, roots):
         if root.is_dir():
-            yield from _walk_sorted(root)
+            guard = None if allow_outside_root else RootGuard(root)
+            yield from _walk_sorted(root, guard, on_skip)
         else:
             yield root
 
 
-def _walk_sorted(folder: Path) -> Iterator[Path]:
+def _walk_sorted(folder: Path, guard: RootGuard | None, on_skip: SkipFn | None) -> Iterator[Path]:
     try:
         with os.scandir(folder) as scan:
-            entries = [(e.name, e.is_dir(follow_symlinks=False), e.is_file()) for e in scan]
+            entries = [
+                (e.name, e.is_dir(follow_symlinks=False), e.is_file(), e.is_symlink()) for e in scan
+            ]
     except OSError:
         return
     # Paths sort by their parts (case-folded on Windows): depth-first by sorted names is exactly
     # sorted() of the full paths.
-    for name, is_dir, is_file in sorted(entries, key=lambda e: Path(e[0])):
+    for name, is_dir, is_file, is_link in sorted(entries, key=lambda e: Path(e[0])):
         path = folder / name
         if is_dir:
-            yield from _walk_sorted(path)
+            yield from _walk_sorted(path, guard, on_skip)
         elif is_file and not name.startswith(".") and is_photo_path(path):
+            if is_link and guard is not None:
+                target = Path(os.path.realpath(path))
+                if not guard.contains(target):
+                    if on_skip is not None:
+                        on_skip(path, f"is a symbolic link to {target}, outside {guard.root}")
+                    continue
             yield path

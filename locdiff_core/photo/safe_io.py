@@ -1,4 +1,10 @@
-"""Crash-safe file replacement: temporary file in the same folder, fsync, atomic rename.
+"""Safe file access: only regular files are opened, paths stay in their folder, and files are
+replaced crash-safely (temporary file in the same folder, fsync, atomic rename).
+
+Opening a FIFO waits forever for a writer and a device streams without end, so every reader calls
+:func:`check_regular` first: it looks at :func:`os.stat` (symbolic links followed) and never
+opens the file. :class:`RootGuard` tells whether a path named relative to a folder (a CSV's image
+id) or found while walking it (a symbolic link) resolves outside that folder.
 
 A reader (or a power cut) sees either the old file or the new one, never half of each: the new
 content is written beside the original, flushed to disk, given the original's permission bits,
@@ -17,11 +23,85 @@ import stat
 from pathlib import Path
 
 from locdiff_core.atomic_file import fsync_dir
+from locdiff_core.photo.errors import PhotoError, PhotoErrorKind, os_error
+
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def check_regular(path: Path | str, what: str = "a photo", doing: str = "opening it") -> None:
+    """Raise :class:`PhotoError` unless ``path`` (symbolic links followed) is a regular file.
+
+    Decided from :func:`os.stat` alone, so a FIFO, socket or device is refused (kind
+    ``SPECIAL_FILE``) without being opened; a folder is ``NOT_AN_IMAGE``; a missing or
+    inaccessible path is the :func:`os_error` of ``doing``. ``what`` names the expected file in
+    the message ("is a FIFO (named pipe), not a photo").
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise os_error(path, exc, doing) from exc
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise PhotoError(PhotoErrorKind.NOT_AN_IMAGE, path, f"is a folder, not {what}")
+    kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "a special file")
+    raise PhotoError(
+        PhotoErrorKind.SPECIAL_FILE,
+        path,
+        f"is {kind}, not {what}; it was not opened (reading it could block forever); "
+        "give the path of a regular file",
+    )
+
+
+class RootGuard:
+    """Whether paths under ``root`` resolve inside it (symbolic links followed).
+
+    The real path of each folder met is kept, so checking the ids of a large CSV costs about one
+    ``lstat`` per image.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.real = Path(os.path.realpath(self.root))
+        self._folders: dict[Path, Path] = {}
+
+    def contains(self, real: Path) -> bool:
+        """Whether the resolved path ``real`` lies in the root."""
+        return real.is_relative_to(self.real)
+
+    def escape(self, relative: str) -> str | None:
+        """Why ``root / relative`` would lie outside the root, or ``None`` when it stays in.
+
+        An absolute path and ``..`` are refused as written; otherwise the path is resolved,
+        through a link of the file itself or of any folder on the way.
+        """
+        rel = Path(relative)
+        if rel.is_absolute() or rel.drive or rel.root:
+            return "is an absolute path"
+        if ".." in rel.parts:
+            return "climbs out of the folder with '..'"
+        folder = self._folders.get(rel.parent)
+        if folder is None:
+            folder = self._folders[rel.parent] = Path(os.path.realpath(self.real / rel.parent))
+        real = folder / rel.name
+        if os.path.islink(real):
+            real = Path(os.path.realpath(real))
+        if self.contains(real):
+            return None
+        return f"resolves through a symbolic link to {real}, outside {self.root}"
 
 
 def temp_path_for(path: Path) -> Path:
-    """A fresh hidden name in ``path``'s folder that keeps its suffix (exiftool needs it)."""
-    return path.with_name(f".{path.stem}.locdiff-{secrets.token_hex(4)}{path.suffix}")
+    """A fresh hidden name in ``path``'s folder that keeps its suffix (exiftool needs it):
+    ``.NAME.locdiff-PID-XXXXXXXX.SUFFIX``, the process id telling
+    :mod:`~locdiff_core.photo.leftovers` whether its writer is still running."""
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    return path.with_name(f".{path.stem}.locdiff-{token}{path.suffix}")
 
 
 def fsync_file(path: Path) -> None:

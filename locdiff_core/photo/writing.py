@@ -6,11 +6,15 @@ more) and a built-in writer for JPEG, TIFF, PNG and WebP that changes only the E
 and IPTC segments stay byte-identical. Other files (HEIC without exiftool) get an XMP sidecar,
 and the result says so. Pillow is never used to write: it re-encodes JPEGs.
 
-Every change goes to a temporary file in the same folder, is fsynced and atomically renamed over
-the original (:mod:`~locdiff_core.photo.safe_io`). Before that, the original is backed up (once,
-next to the file as ``photo.jpg_original`` like exiftool, or under a backup folder) and recorded
-in the undo journal (:mod:`~locdiff_core.photo.journal`); :func:`undo_last_batch` restores the
-state before the last batch.
+Every change goes to a temporary file in the same folder and is checked there by independent
+readers (:mod:`~locdiff_core.photo.verify`): our reader, exifread and exiftool must find the new
+position (or none after a removal) in every EXIF block and XMP packet, and every other tag as
+before. A write that does not verify leaves the original untouched; in ``AUTO`` mode exiftool is
+tried next, and its result is verified the same way. A verified file is fsynced and
+atomically renamed over the original (:mod:`~locdiff_core.photo.safe_io`). Before that, the
+original is backed up (once, next to the file as ``photo.jpg_original`` like exiftool, or under
+a backup folder) and recorded in the undo journal (:mod:`~locdiff_core.photo.journal`);
+:func:`undo_last_batch` restores the state before the last batch.
 """
 
 from __future__ import annotations
@@ -18,14 +22,23 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
+import io
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import exifread
+
 from locdiff_core.photo import exiftool as et
-from locdiff_core.photo import xmp
-from locdiff_core.photo.containers import Container, rewrite_exif, sniff
+from locdiff_core.photo import verify, xmp
+from locdiff_core.photo.containers import (
+    Container,
+    MetadataEdit,
+    metadata_blocks,
+    rewrite_exif,
+    sniff,
+)
 from locdiff_core.photo.errors import (
     CancelledFn,
     FileResult,
@@ -37,7 +50,9 @@ from locdiff_core.photo.errors import (
 )
 from locdiff_core.photo.gps import read_exif_tags
 from locdiff_core.photo.journal import Journal
+from locdiff_core.photo.leftovers import folders_of, sweep_leftovers
 from locdiff_core.photo.safe_io import (
+    check_regular,
     copy_atomic,
     is_read_only,
     replace_with,
@@ -93,6 +108,7 @@ class WriteOutcome:
     method: WriteMethod
     backup: Path | None = None
     written: Path | None = None  # the file that changed (the sidecar for SIDECAR)
+    note: str | None = None  # what the user should know although the write succeeded
 
 
 def check_position(lat: float, lon: float, alt: float | None = None) -> Position:
@@ -137,13 +153,62 @@ def _has_xmp_gps(path: Path) -> bool:
     return packet is not None and xmp.has_gps_properties(packet)
 
 
-def _has_gps(path: Path) -> bool:
+def _tags_hold_gps(tags: dict) -> bool:
+    return any(k.startswith("GPS GPS") or k == "Image GPSInfo" for k in tags)
+
+
+def _has_gps(path: Path, checker: et.Exiftool | None = None) -> bool:
+    """Whether any EXIF block or XMP packet of ``path`` may hold a position (a block that
+    cannot be parsed counts: the writer then decides). A file none of our parsers knows is
+    asked of exiftool (``checker``), which reads far more formats and damaged files."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    container = sniff(head)
+    if container is None and head[4:8] != b"ftyp" and checker is not None:
+        try:
+            return bool(verify.exiftool_positions(checker, path))
+        except et.ExiftoolError:
+            return True
+    if container in (Container.JPEG, Container.PNG, Container.WEBP):
+        try:
+            blocks = metadata_blocks(path.read_bytes(), container)
+        except TiffError:
+            return True
+        for block in blocks.exif:
+            try:
+                tags = exifread.process_file(
+                    io.BytesIO(block), details=False, extract_thumbnail=False
+                )
+            except Exception:  # damaged EXIF: let the writer decide
+                return True
+            if _tags_hold_gps(tags):
+                return True
+        return any(xmp.has_gps_properties(packet) for packet in blocks.xmp)
     try:
-        if any(k.startswith("GPS GPS") for k in read_exif_tags(path)):
+        if _tags_hold_gps(read_exif_tags(path)):
             return True
     except Exception:  # damaged EXIF: let the writer decide
         return True
     return _has_xmp_gps(path)
+
+
+class _UnverifiedError(Exception):
+    """A written copy that did not verify; the original is untouched."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _problems_text(problems: list[str]) -> str:
+    return "; ".join(problems[:3]) + (
+        f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    )
+
+
+def _remove_gps_block(block: bytes) -> bytes | None:
+    edit = plan_gps_edit(block, None)
+    return edit.apply(block) if edit.changed else None
 
 
 class _Writer:
@@ -153,12 +218,15 @@ class _Writer:
         self.config = config
         self.position = position
         self.exiftool = et.shared() if _use_exiftool(config) else None
+        # The independent reader of every write; its process starts on first use.
+        self.checker = et.shared() if et.exiftool_path() is not None else None
         self.journal = Journal(config.journal_dir)
         self.journal.begin("write" if position is not None else "remove")
 
     def __call__(self, path: Path) -> WriteOutcome:
         path = path.resolve() if path.is_symlink() else path
         try:
+            check_regular(path, what="a photo", doing="writing GPS")
             if not path.is_file():
                 raise PhotoError(PhotoErrorKind.NOT_FOUND, path, "file not found")
             if is_read_only(path):
@@ -167,7 +235,11 @@ class _Writer:
                     path,
                     "the file is read-only; make it writable (e.g. `chmod u+w`) to change its GPS",
                 )
-            if self.position is None and not _has_gps(path) and xmp.find_sidecar(path) is None:
+            if (
+                self.position is None
+                and not _has_gps(path, self.checker)
+                and xmp.find_sidecar(path) is None
+            ):
                 return WriteOutcome(WriteMethod.UNCHANGED)
             outcome = self._write(path)
             self._sync_sidecar(path, outcome)
@@ -182,11 +254,11 @@ class _Writer:
         if self.exiftool is not None and (
             self.config.backend is WriterBackend.EXIFTOOL
             or container is None
-            or (self.position is None and _has_xmp_gps(path))
+            or (container is Container.TIFF and _has_xmp_gps(path))  # tag 700: exiftool's
         ):
-            return self._write_exiftool(path)
+            return self._write_exiftool(path, verify.snapshot(path, self.checker))
         if container is not None:
-            return self._write_builtin(path, container)
+            return self._write_builtin_or_exiftool(path, container)
         if head[4:8] == b"ftyp":  # HEIC/HEIF/AVIF: no built-in writer
             if self.position is None and _has_gps(path):
                 raise PhotoError(
@@ -200,6 +272,36 @@ class _Writer:
             PhotoErrorKind.UNSUPPORTED,
             path,
             "not a JPEG, TIFF, PNG, WebP or HEIC file; install exiftool to write other formats",
+        )
+
+    def _write_builtin_or_exiftool(self, path: Path, container: Container) -> WriteOutcome:
+        """The built-in writer; when it refuses the file or its result does not verify,
+        exiftool (``AUTO`` with exiftool installed), else a message saying why."""
+        before = verify.snapshot(path, self.checker)
+        try:
+            return self._write_builtin(path, container, before)
+        except TiffError as exc:
+            why = f"the built-in writer cannot change GPS safely ({exc})"
+            kind = PhotoErrorKind.CORRUPT
+        except _UnverifiedError as exc:
+            why = f"the built-in writer's result did not verify ({_problems_text(exc.problems)})"
+            kind = PhotoErrorKind.WRITE_FAILED
+        if self.exiftool is None:
+            hint = (
+                "; exiftool may write it: try `--backend exiftool`"
+                if self.checker is not None
+                else "; installing exiftool (Debian/Ubuntu: `apt-get install "
+                "libimage-exiftool-perl`) gives a second writer to try"
+            )
+            raise PhotoError(kind, path, f"{why}; the file was not changed{hint}")
+        try:
+            outcome = self._write_exiftool(path, before)
+        except PhotoError as exc:
+            raise PhotoError(
+                exc.kind, path, f"{why}, and exiftool failed too: {exc.message}"
+            ) from exc
+        return WriteOutcome(
+            outcome.method, outcome.backup, outcome.written, f"{why}; exiftool wrote it"
         )
 
     def _commit(self, path: Path, temp: Path, digest: str, *, synced: bool) -> Path | None:
@@ -216,17 +318,27 @@ class _Writer:
         replace_with(path, temp, keep_mtime=self.config.keep_mtime, synced=synced)
         return backup
 
-    def _write_builtin(self, path: Path, container: Container) -> WriteOutcome:
-        data = path.read_bytes()
+    def _verified(self, temp: Path, before: verify.Snapshot) -> None:
+        """Raise :class:`_UnverifiedError` (removing ``temp``) unless ``temp`` verifies."""
         try:
-            new = rewrite_exif(data, container, self._edit_block)
-        except TiffError as exc:
-            raise PhotoError(
-                PhotoErrorKind.CORRUPT, path, f"cannot change GPS safely: {exc}"
-            ) from exc
+            problems = verify.check_written(temp, before, self.position, self.checker)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        if problems:
+            temp.unlink(missing_ok=True)
+            raise _UnverifiedError(problems)
+
+    def _write_builtin(
+        self, path: Path, container: Container, before: verify.Snapshot
+    ) -> WriteOutcome:
+        data = path.read_bytes()
+        edit = MetadataEdit(self._edit_block, others=_remove_gps_block, xmp=self._edit_xmp)
+        new = rewrite_exif(data, container, edit)
         if new is None:
             return WriteOutcome(WriteMethod.UNCHANGED)
         temp = write_temp(path, new)
+        self._verified(temp, before)
         backup = self._commit(path, temp, hashlib.sha256(new).hexdigest(), synced=True)
         return WriteOutcome(WriteMethod.BUILTIN, backup, path)
 
@@ -234,19 +346,36 @@ class _Writer:
         edit = plan_gps_edit(block, self.position)
         return edit.apply(block) if edit.changed else None
 
-    def _write_exiftool(self, path: Path) -> WriteOutcome:
-        assert self.exiftool is not None
-        temp = temp_path_for(path)
-        args = (
-            et.REMOVE_ASSIGNMENTS
-            if self.position is None
-            else et.position_assignments(*self.position)
-        )
+    def _edit_xmp(self, packet: bytes) -> bytes | None:
+        """An XMP packet holding GPS gets the new position (or loses its GPS); others stay."""
+        if not xmp.has_gps_properties(packet):
+            return None
         try:
-            self.exiftool.write_copy(path, temp, args)
+            return xmp.updated_sidecar(packet, self.position)
+        except (xmp.XmpGpsError, SyntaxError) as exc:  # ET.ParseError is a SyntaxError
+            raise TiffError(f"its XMP packet holds GPS but cannot be parsed ({exc})") from exc
+
+    def _write_exiftool(self, path: Path, before: verify.Snapshot) -> WriteOutcome:
+        tool = self.exiftool or self.checker
+        assert tool is not None
+        temp = temp_path_for(path)
+        if self.position is None:
+            args = et.REMOVE_ASSIGNMENTS
+        else:
+            args = et.position_assignments(*self.position, xmp=_has_xmp_gps(path))
+        try:
+            tool.write_copy(path, temp, args)
+            self._verified(temp, before)
             backup = self._commit(path, temp, sha256_of(temp), synced=False)
         except et.ExiftoolError as exc:
             raise PhotoError(PhotoErrorKind.WRITE_FAILED, path, f"exiftool: {exc}") from exc
+        except _UnverifiedError as exc:
+            raise PhotoError(
+                PhotoErrorKind.WRITE_FAILED,
+                path,
+                f"exiftool's result did not verify ({_problems_text(exc.problems)}); "
+                "the file was not changed",
+            ) from exc
         finally:
             with contextlib.suppress(OSError):
                 temp.unlink()
@@ -258,11 +387,15 @@ class _Writer:
         return WriteOutcome(WriteMethod.SIDECAR, None, sidecar)
 
     def _update_sidecar(self, sidecar: Path) -> None:
-        old = sidecar.read_bytes() if sidecar.exists() else None
+        old = xmp.read_sidecar(sidecar) if sidecar.exists() else None
         try:
             new = xmp.updated_sidecar(old, self.position)
         except xmp.XmpGpsError as exc:
             raise PhotoError(PhotoErrorKind.CORRUPT, sidecar, str(exc)) from exc
+        except SyntaxError as exc:  # ET.ParseError
+            raise PhotoError(
+                PhotoErrorKind.CORRUPT, sidecar, f"the sidecar is not well-formed XML ({exc})"
+            ) from exc
         temp = write_temp(sidecar, new)
         try:
             self.journal.record(sidecar, hashlib.sha256(new).hexdigest(), keep_copy=True)
@@ -279,18 +412,33 @@ class _Writer:
         if sidecar is not None:
             self._update_sidecar(sidecar)
 
+    def run(
+        self,
+        paths: Iterable[Path | str],
+        progress: ProgressFn | None,
+        cancelled: CancelledFn | None,
+    ) -> list[FileResult[WriteOutcome]]:
+        """Write every path (after sweeping the temporary files a killed write left beside
+        them), then release the journal."""
+        try:
+            todo = [Path(p) for p in paths]
+            sweep_leftovers(folders_of(todo))
+            return run_batch(todo, self, progress=progress, cancelled=cancelled)
+        finally:
+            self.journal.close()
+
 
 def _notes(results: list[FileResult[WriteOutcome]], removing: bool) -> list:
     out = []
     for r in results:
-        warning = None
+        warning = r.value.note if r.ok else None
         if r.ok and r.value.method is WriteMethod.SIDECAR and not removing:
             warning = (
                 f"this format cannot be written in place without exiftool; GPS went to the "
                 f"sidecar {r.value.written.name} (install exiftool to write into the file)"
             )
-        elif r.ok and removing and r.value.method is WriteMethod.BUILTIN and _has_xmp_gps(r.path):
-            warning = "embedded XMP still holds a position; install exiftool to remove it"
+            if _has_gps(r.path):
+                warning += "; the file's own EXIF still holds its earlier position"
         out.append(FileResult(r.path, r.value, r.error, warning) if warning else r)
     return out
 
@@ -310,8 +458,7 @@ def write_gps(
     Raises ``ValueError`` only for a bad position or configuration (before touching any file).
     """
     writer = _Writer(config, check_position(lat, lon, alt))
-    results = run_batch(paths, writer, progress=progress, cancelled=cancelled)
-    return _notes(results, removing=False)
+    return _notes(writer.run(paths, progress, cancelled), removing=False)
 
 
 def remove_gps(
@@ -322,8 +469,8 @@ def remove_gps(
     cancelled: CancelledFn | None = None,
 ) -> list[FileResult[WriteOutcome]]:
     """Remove the GPS position (EXIF GPS IFD, XMP GPS with exiftool, sidecar GPS) of every file."""
-    results = run_batch(paths, _Writer(config, None), progress=progress, cancelled=cancelled)
-    return _notes(results, removing=True)
+    writer = _Writer(config, None)
+    return _notes(writer.run(paths, progress, cancelled), removing=True)
 
 
 def undo_last_batch(journal_dir: Path | None = None) -> list[FileResult[str]]:
@@ -332,24 +479,25 @@ def undo_last_batch(journal_dir: Path | None = None) -> list[FileResult[str]]:
     A file changed again since that batch is left alone (its result says where the saved copy
     is). Raises ``ValueError`` when there is nothing to undo.
     """
-    journal = Journal(journal_dir)
-    loaded = journal.load()
-    if loaded is None or not loaded[2]:
-        raise ValueError("nothing to undo: no GPS write batch is recorded")
-    _action, _when, entries = loaded
-    results, left = [], []
-    for entry in reversed(entries):
-        path = Path(entry.path)
-        try:
-            results.append(FileResult(path, value=_undo_one(journal, entry)))
-        except PhotoError as exc:
-            results.append(FileResult(path, error=exc))
-            if exc.kind is not PhotoErrorKind.NOTHING_TO_UNDO:  # worth another try later
+    with Journal(journal_dir) as journal:
+        journal.lock()
+        loaded = journal.load()
+        if loaded is None or not loaded[2]:
+            raise ValueError("nothing to undo: no GPS write batch is recorded")
+        _action, _when, entries = loaded
+        results, left = [], []
+        for entry in reversed(entries):
+            path = Path(entry.path)
+            try:
+                results.append(FileResult(path, value=_undo_one(journal, entry)))
+            except PhotoError as exc:
+                results.append(FileResult(path, error=exc))
+                if exc.kind is not PhotoErrorKind.NOTHING_TO_UNDO:  # worth another try later
+                    left.append(entry)
+            except OSError as exc:
+                results.append(FileResult(path, error=os_error(path, exc, "restoring it")))
                 left.append(entry)
-        except OSError as exc:
-            results.append(FileResult(path, error=os_error(path, exc, "restoring it")))
-            left.append(entry)
-    journal.keep_only(list(reversed(left)))
+        journal.keep_only(list(reversed(left)))
     return list(reversed(results))
 
 

@@ -18,6 +18,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from locdiff_core.photo.safe_io import check_regular
+
 EXIF_NS = "http://ns.adobe.com/exif/1.0/"
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 X_NS = "adobe:ns:meta/"
@@ -42,6 +44,14 @@ def find_sidecar(photo: Path) -> Path | None:
         if candidate != photo and candidate.is_file():
             return candidate
     return None
+
+
+def read_sidecar(sidecar: Path) -> bytes:
+    """The bytes of a sidecar file; a FIFO, socket or device raises
+    :class:`~locdiff_core.photo.errors.PhotoError` without being opened."""
+    check_regular(sidecar, what="an XMP sidecar", doing="reading the sidecar")
+    with open(sidecar, "rb") as f:
+        return f.read(MAX_PACKET_BYTES + 1)
 
 
 def embedded_packet(path: Path) -> bytes | None:

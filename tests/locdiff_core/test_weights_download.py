@@ -23,7 +23,8 @@ def test_weights_download_from_the_endpoint_in_hf_endpoint(tmp_path, hub, monkey
     assert path.read_bytes() == PAYLOAD
     assert seen[-1] == (len(PAYLOAD), len(PAYLOAD)) and len(seen) >= 2
     assert find_weights(config) == path  # found offline from now on
-    assert leftovers(tmp_path) == ["open_clip_model.safetensors"]
+    record = "open_clip_model.safetensors.verified.json"  # its size and sha256, checked
+    assert leftovers(tmp_path) == ["open_clip_model.safetensors", record]
 
 
 def test_the_pickle_file_is_fetched_when_the_repo_has_no_safetensors(tmp_path, hub):

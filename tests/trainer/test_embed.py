@@ -293,3 +293,68 @@ def test_embed_downloads_missing_weights_only_when_asked(
     assert abs(float(np.linalg.norm(data.embedding[0])) - 1.0) < 1e-6
     assert cli.main(["download-encoder", *tag]) == 0  # already here: nothing fetched again
     assert len(hub.requests) == 2  # the redirect and the file, once
+
+
+def test_csv_ids_that_leave_the_images_folder_are_refused_per_row(tmp_path, encoder):
+    images, outside = tmp_path / "images", tmp_path / "outside"
+    (images / "sub").mkdir(parents=True)
+    outside.mkdir()
+    picture(0).save(images / "sub" / "ok.jpg")
+    picture(1).save(outside / "x.jpg")
+    (images / "far.jpg").symlink_to(outside / "x.jpg")
+    (images / "elsewhere").symlink_to(outside, target_is_directory=True)
+    (images / "near.jpg").symlink_to(images / "sub" / "ok.jpg")
+    escapes = {  # id -> what its reason says
+        "../outside/x.jpg": "climbs out of the folder with '..'",
+        str(outside / "x.jpg"): "is an absolute path",
+        "/etc/passwd": "is an absolute path",
+        "far.jpg": f"resolves through a symbolic link to {outside / 'x.jpg'}, outside {images}",
+        "elsewhere/x.jpg": f"symbolic link to {outside / 'x.jpg'}, outside {images}",
+    }
+    table = tmp_path / "rows.csv"
+    ids = ["sub/ok.jpg", "near.jpg", *escapes]
+    table.write_text("IMG_ID,LAT,LON\n" + "".join(f"{i},10.0,20.0\n" for i in ids))
+    out = tmp_path / "ds"
+    summary = build_dataset(EmbedConfig(out=out, csv=table, images=images), encoder)
+    assert dict(summary.new) == {Outcome.EMBEDDED: 2, Outcome.BAD_ROW: 5}
+    entries = latest(read_manifest(out))
+    for line, (image_id, why) in enumerate(escapes.items(), 4):
+        reason = entries[image_id].reason
+        assert reason.startswith(f"{table} line {line}: image id {image_id!r} "), reason
+        assert why in reason and "--allow-outside-root" in reason
+    assert sorted(load_embeddings(out).ids) == ["near.jpg", "sub/ok.jpg"]
+    # trusted on purpose: the same rows are read where they lead
+    config = EmbedConfig(out=tmp_path / "ds2", csv=table, images=images, allow_outside_root=True)
+    build_dataset(config, encoder)
+    got = outcomes(config.out)
+    assert got["/etc/passwd"] == "unreadable"  # read, and found not to be a photo
+    assert {got[i] for i in escapes if i != "/etc/passwd"} == {"embedded"}
+
+
+def test_photos_linked_into_the_folder_from_outside_are_recorded_not_read(
+    tmp_path, photos, encoder
+):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "far.jpg").write_bytes((photos / "arezzo.jpg").read_bytes())
+    (photos / "far.jpg").symlink_to(outside / "far.jpg")
+    (photos / "near.jpg").symlink_to(photos / "sydney.jpg")
+    out = tmp_path / "ds"
+    build_dataset(EmbedConfig(out=out, photos=photos), encoder)
+    entries = latest(read_manifest(out))
+    assert entries["near.jpg"].outcome is Outcome.EMBEDDED
+    assert entries["far.jpg"].outcome is Outcome.UNREADABLE
+    assert f"symbolic link to {outside / 'far.jpg'}, outside {photos}" in entries["far.jpg"].reason
+    assert "--allow-outside-root" in entries["far.jpg"].reason
+    assert "far.jpg" not in set(load_embeddings(out).ids)
+    retry = EmbedConfig(out=out, photos=photos, retry_failed=True, allow_outside_root=True)
+    build_dataset(retry, encoder)
+    assert outcomes(out)["far.jpg"] == "embedded"
+
+
+def test_embed_help_names_the_safety_options(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["embed", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--allow-outside-root" in text and "outside --images" in text
+    assert "--overwrite" in text and "delete the shards and manifest already in --out" in text

@@ -1,8 +1,11 @@
 import json
+import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +131,134 @@ def test_gps_help_from_the_entry_point():
         [sys.executable, "-m", "trainer", "gps", "--help"], capture_output=True, text=True
     )
     assert done.returncode == 0 and "write" in done.stdout and "undo" in done.stdout
+
+
+def many_copies(folder: Path, count: int) -> list[Path]:
+    if not SAMPLES.is_dir():
+        pytest.skip(f"test data not found at {SAMPLES.resolve()}")
+    folder.mkdir()
+    photos = []
+    for i in range(count):
+        photo = folder / f"IMG_{i:04d}.jpg"
+        shutil.copyfile(SAMPLES / "jpg" / "gps" / "DSCN0010.jpg", photo)
+        photo.chmod(0o644)
+        photos.append(photo)
+    return photos
+
+
+def run_gps(state: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "trainer", "gps", *args],
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, "LOCDIFF_STATE_DIR": str(state)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(condition, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.01)
+    return condition()
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if ".locdiff-" in p.name]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+@pytest.mark.parametrize(
+    ("action", "sig"),
+    [
+        ("write", signal.SIGTERM),
+        ("write", signal.SIGINT),
+        ("write", signal.SIGHUP),
+        ("remove", signal.SIGTERM),
+    ],
+    ids=["write-SIGTERM", "write-SIGINT", "write-SIGHUP", "remove-SIGTERM"],
+)
+def test_a_signal_stops_a_batch_cleanly_after_the_current_file(tmp_path, action, sig):
+    photos = many_copies(tmp_path / "photos", 400)
+    original = photos[0].read_bytes()
+    extra = ["--lat", "1", "--lon", "2"] if action == "write" else []
+
+    def backups() -> list[Path]:
+        return list((tmp_path / "photos").glob("*_original"))
+
+    proc = run_gps(
+        tmp_path / "state", action, str(tmp_path / "photos"), *extra, "--backend", "builtin"
+    )
+    try:
+        assert wait_for(lambda: len(backups()) >= 3), proc.communicate(timeout=60)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    done = len(backups())
+    assert 3 <= done < len(photos)
+    assert f"stopped by {sig.name}: {done} of {len(photos)} files done" in err
+    assert f"{len(photos) - done} left untouched" in err and "Traceback" not in err
+    assert len(out.splitlines()) == done  # one line per file done, none for the others
+    assert not leftovers(tmp_path / "photos")
+    changed = [p for p in photos if p.read_bytes() != original]
+    assert len(changed) == done  # every file is either finished or untouched
+    undo = run_gps(tmp_path / "state", "undo")
+    out, err = undo.communicate(timeout=120)
+    assert undo.returncode == 0, err
+    assert len(out.splitlines()) == done
+    assert all(p.read_bytes() == original for p in photos)
+
+
+def test_a_second_batch_while_one_runs_is_refused_and_the_first_stays_undoable(
+    tmp_path, monkeypatch, capsys
+):
+    photos = many_copies(tmp_path / "photos", 400)
+    other = many_copies(tmp_path / "other", 1)[0]
+    original = photos[0].read_bytes()
+    state = tmp_path / "state"
+    monkeypatch.setenv("LOCDIFF_STATE_DIR", str(state))
+    first = run_gps(state, "write", str(tmp_path / "photos"), "--lat", "1", "--lon", "2")
+    try:
+        assert wait_for(lambda: (state / "gps-undo" / "batch.jsonl").exists())
+        code = cli.main(["gps", "write", str(other), "--lat", "5", "--lon", "6"])
+        still_running = first.poll() is None
+        _out, err = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    assert still_running, "the first batch ended too soon for this test"
+    assert first.returncode == 0, err
+    message = capsys.readouterr().err
+    assert code == 2 and f"another GPS write batch (pid {first.pid}) is running" in message
+    assert "wait for it to finish" in message
+    assert other.read_bytes() == original and not other.with_name("IMG_0000.jpg_original").exists()
+    assert cli.main(["gps", "undo"]) == 0
+    assert all(p.read_bytes() == original for p in photos)
+
+
+def test_a_damaged_journal_is_a_message_naming_it(photos, capsys):
+    photo = photos / "DSCN0010.jpg"
+    cli.main(["gps", "write", str(photo), "--lat", "1", "--lon", "2", "--backend", "builtin"])
+    index = Path(os.environ["LOCDIFF_STATE_DIR"]) / "gps-undo" / "batch.jsonl"
+    index.write_text(index.read_text()[:-30] + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(["gps", "undo"]) == 2
+    err = capsys.readouterr().err
+    assert f"the undo journal {index} is damaged" in err and "move the folder" in err
+    assert "Traceback" not in err
+
+
+def test_write_sweeps_temporary_files_left_by_a_killed_write(photos, capsys):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # its pid belongs to no running process now
+    left = photos / f".DSCN0010.locdiff-{child.pid}-0123abcd.jpg"
+    left.write_bytes(b"half a photo")
+    running = photos / f".DSCN0012.locdiff-{os.getpid()}-0123abcd.jpg"  # a live writer's
+    running.write_bytes(b"being written")
+    code = cli.main(["gps", "write", str(photos / "DSCN0010.jpg"), "--lat", "1", "--lon", "2"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "removed 1 temporary file(s) left by an interrupted write" in err and str(left) in err
+    assert not left.exists() and running.exists()
