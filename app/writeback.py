@@ -25,6 +25,7 @@ from locdiff_core.photo import (
     undo_last_batch,
     write_gps,
 )
+from locdiff_core.photo.journal import JournalError
 
 ProgressFn = Callable[[int, int], None]
 CancelledFn = Callable[[], bool]
@@ -83,6 +84,8 @@ def undo_last_write(root: Path | None = None) -> list[FileResult[str]]:
     for part in parts:
         try:
             results += undo_last_batch(part)
+        except JournalError:  # damaged, or held by another write: say so, delete nothing
+            raise
         except ValueError:  # this part wrote nothing (all its files failed), or is done
             shutil.rmtree(part, ignore_errors=True)
             continue

@@ -169,6 +169,17 @@ def _invalid(path: Path, where: str, exc: Exception) -> PhotoError:
     )
 
 
+def _has_metadata(path: Path) -> bool:
+    """Whether a file none of our container parsers knows (a camera raw format, a TIFF with a
+    damaged header that exiftool wrote) still holds EXIF that exifread reads, or XMP."""
+    try:
+        if read_exif_tags(path):
+            return True
+    except Exception:  # exifread on a file that is no image at all
+        pass
+    return xmp.embedded_packet(path) is not None
+
+
 def read_gps(path: Path | str) -> GpsFix | None:
     """The position of the photo at ``path``, or ``None`` when it has none.
 
@@ -178,7 +189,7 @@ def read_gps(path: Path | str) -> GpsFix | None:
     check_regular(path, doing="reading its GPS")  # a FIFO or a device would block open()
     with open(path, "rb") as f:
         head = f.read(16)
-    if sniff(head) is None and head[4:8] != b"ftyp":
+    if sniff(head) is None and head[4:8] != b"ftyp" and not _has_metadata(path):
         raise PhotoError(
             PhotoErrorKind.NOT_AN_IMAGE,
             path,

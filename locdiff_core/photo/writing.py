@@ -158,17 +158,11 @@ def _tags_hold_gps(tags: dict) -> bool:
 
 
 def _has_gps(path: Path, checker: et.Exiftool | None = None) -> bool:
-    """Whether any EXIF block or XMP packet of ``path`` may hold a position (a block that
-    cannot be parsed counts: the writer then decides). A file none of our parsers knows is
-    asked of exiftool (``checker``), which reads far more formats and damaged files."""
+    """Whether any EXIF block or XMP packet of ``path`` may hold a position for any reader
+    (a block that cannot be parsed counts: the writer then decides). exiftool (``checker``),
+    which reads far more formats and damaged files, is asked last."""
     with open(path, "rb") as f:
-        head = f.read(16)
-    container = sniff(head)
-    if container is None and head[4:8] != b"ftyp" and checker is not None:
-        try:
-            return bool(verify.exiftool_positions(checker, path))
-        except et.ExiftoolError:
-            return True
+        container = sniff(f.read(16))
     if container in (Container.JPEG, Container.PNG, Container.WEBP):
         try:
             blocks = metadata_blocks(path.read_bytes(), container)
@@ -183,13 +177,19 @@ def _has_gps(path: Path, checker: et.Exiftool | None = None) -> bool:
                 return True
             if _tags_hold_gps(tags):
                 return True
-        return any(xmp.has_gps_properties(packet) for packet in blocks.xmp)
-    try:
-        if _tags_hold_gps(read_exif_tags(path)):
+        if any(xmp.has_gps_properties(packet) for packet in blocks.xmp):
+            return True
+    try:  # what `gps read` sees (exifread's own parsers may find a block ours did not)
+        if _tags_hold_gps(read_exif_tags(path)) or _has_xmp_gps(path):
             return True
     except Exception:  # damaged EXIF: let the writer decide
         return True
-    return _has_xmp_gps(path)
+    if checker is None:
+        return False
+    try:
+        return bool(verify.exiftool_positions(checker, path))
+    except et.ExiftoolError:
+        return True
 
 
 class _UnverifiedError(Exception):

@@ -57,3 +57,13 @@ def test_without_backup_there_is_no_copy(gps_photos):
     path = gps_photos[0]
     write_locations(items_for([path], [(5.0, 6.0)]), Settings(write_backup=False))
     assert not path.with_name(path.name + "_original").exists()
+
+
+def test_a_damaged_journal_is_reported_and_kept(gps_photos):
+    [photo] = gps_photos[:1]
+    write_locations(items_for([photo], [(1.0, 2.0)]), Settings())
+    [index] = journal_root().rglob("batch.jsonl")
+    index.write_bytes(b"{not json\n")
+    with pytest.raises(ValueError, match=str(index.name)):
+        undo_last_write()
+    assert index.read_bytes() == b"{not json\n"  # the user's undo data is not deleted

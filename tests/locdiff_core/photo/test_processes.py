@@ -100,14 +100,17 @@ def test_exiftool_that_died_is_restarted_on_the_next_request(marked_exiftool):
 
 
 @needs_exiftool
-def test_a_batch_with_nothing_to_write_starts_no_exiftool(samples, tmp_path):
+def test_reading_starts_no_exiftool_and_remove_asks_it(samples, tmp_path):
     et.close_shared()
     photo = writable_copy(samples / "jpg" / "Nikon_D70.jpg", tmp_path)  # no GPS
-    [result] = remove_gps([photo], config=WriteConfig(backend=WriterBackend.AUTO))
-    assert result.ok and result.value.method is WriteMethod.UNCHANGED
     [read] = read_gps_batch([photo])
     assert read.ok and read.value is None
-    assert not et.shared().running  # exiftool starts only to write or verify a write
+    assert not et.shared().running  # reading never needs exiftool
+    before = photo.read_bytes()
+    [result] = remove_gps([photo], config=WriteConfig(backend=WriterBackend.AUTO))
+    assert result.ok and result.value.method is WriteMethod.UNCHANGED
+    assert photo.read_bytes() == before
+    assert et.shared().running  # asked whether any reader sees a position to remove
 
 
 @needs_exiftool
