@@ -169,7 +169,7 @@ class Journal:
             fsync_dir(self.folder / "files")
         elif path.exists():
             saved = ""  # existed, but no copy was kept
-        entry = JournalEntry(str(path), saved, written_sha256, keep_copy)
+        entry = JournalEntry(str(path.absolute()), saved, written_sha256, keep_copy)
         with open(self.index, "a", encoding="utf-8") as f:  # one line per file: O(1) a write
             f.write(json.dumps(asdict(entry)) + "\n")
             f.flush()

@@ -262,3 +262,14 @@ def test_write_sweeps_temporary_files_left_by_a_killed_write(photos, capsys):
     err = capsys.readouterr().err
     assert "removed 1 temporary file(s) left by an interrupted write" in err and str(left) in err
     assert not left.exists() and running.exists()
+
+
+def test_a_batch_given_relative_paths_can_be_undone(photos, capsys, monkeypatch):
+    photo = photos / "DSCN0010.jpg"
+    original = photo.read_bytes()
+    monkeypatch.chdir(photos)
+    assert cli.main(["gps", "write", "DSCN0010.jpg", "--lat", "1", "--lon", "2"]) == 0
+    monkeypatch.chdir(photos.parent)  # undo runs from anywhere
+    capsys.readouterr()
+    assert cli.main(["gps", "undo"]) == 0
+    assert photo.read_bytes() == original
