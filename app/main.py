@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _prepare_environment(args: argparse.Namespace) -> None:
     if args.settings_dir is not None:
-        from app.settings import CONFIG_ENV
+        from app.model.settings import CONFIG_ENV
 
         os.environ[CONFIG_ENV] = str(args.settings_dir)
     headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
@@ -76,7 +76,7 @@ def create_window(args: argparse.Namespace | None = None, pipeline_factory=None)
     import dataclasses
 
     from app.main_window import MainWindow
-    from app.settings import load_settings
+    from app.model.settings import load_settings
 
     settings, message = load_settings()
     if args is not None and args.checkpoint:
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     _prepare_environment(args)
     from PySide6.QtWidgets import QApplication
 
-    from app import map_view  # QtWebEngine must load before the QApplication exists
+    from app.map import map_view  # QtWebEngine must load before the QApplication exists
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName(TITLE)

@@ -3,8 +3,9 @@
 Layout: a "Photos" tab (list | map and density | model panel and details) and a "Trainer" tab;
 menus and a toolbar for opening, predicting (with the engine choice), correcting, exporting and
 writing; a status bar with counts, the model and the progress of a prediction (ETA, Cancel).
-Every slow thing runs in the background (:mod:`app.loaders`, :mod:`app.workers`, the weights
-download of :mod:`app.weights_download`); session changes are gathered and pushed to
+Every slow thing runs in the background (:mod:`app.workers.loaders`,
+:mod:`app.workers.prediction`, the weights download of :mod:`app.downloads`); session
+changes are gathered and pushed to
 the map at most every :data:`REFRESH_MS`, so a thousand results do not mean a thousand redraws.
 """
 
@@ -27,11 +28,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.coordinates import format_decimal
-from app.details_panel import DetailsPanel
-from app.dialogs import Prompts
-from app.engine_box import EngineBox
-from app.loaders import (
+from app.downloads import WeightsDownload, download_model
+from app.map.map_panel import MapPanel
+from app.model.coordinates import format_decimal
+from app.model.model_info import NO_MODEL, ModelInfo, unavailable_reason
+from app.model.session import PhotoPrediction, PhotoState, Session, place_key
+from app.model.settings import Settings, load_settings, save_settings
+from app.outputs import Outputs
+from app.widgets.details_panel import DetailsPanel
+from app.widgets.dialogs import Prompts
+from app.widgets.engine_box import EngineBox
+from app.widgets.model_panel import ModelPanel
+from app.widgets.photo_list import PhotoListView, PhotoTableModel
+from app.widgets.progress import ProgressStatus
+from app.widgets.trainer_tab import TrainerTab
+from app.window_actions import build_actions
+from app.workers.loaders import (
     ExifReader,
     ExifResult,
     PhotoFinder,
@@ -39,18 +51,7 @@ from app.loaders import (
     TaskSet,
     ThumbnailLoader,
 )
-from app.map_panel import MapPanel
-from app.model_info import NO_MODEL, ModelInfo, unavailable_reason
-from app.model_panel import ModelPanel, download_model
-from app.outputs import Outputs
-from app.photo_list import PhotoListView, PhotoTableModel
-from app.progress import ProgressStatus
-from app.session import PhotoPrediction, PhotoState, Session, place_key
-from app.settings import Settings, load_settings, save_settings
-from app.trainer_tab import TrainerTab
-from app.weights_download import WeightsDownload
-from app.window_actions import build_actions
-from app.workers import PredictionController
+from app.workers.prediction import PredictionController
 
 TITLE = "LocDiff Studio"
 REFRESH_MS = 100
@@ -425,7 +426,7 @@ class MainWindow(QMainWindow):
             self.apply_settings(dataclasses.replace(self.settings, checkpoint=path))
 
     def download_model(self) -> None:
-        download_model(self)
+        download_model(self, self)
 
     def get_encoder_weights(self) -> None:
         """Download the image-encoder weights the model lacks (on the first run: the pretrained

@@ -1,23 +1,23 @@
 """What leaves the app: exports (CSV, GeoJSON, GPX), GPS writes into the photos, and undo.
 
-All file work runs on a pool thread (:class:`app.loaders.TaskSet`); the window stays
+All file work runs on a pool thread (:class:`app.workers.loaders.TaskSet`); the window stays
 responsive and shows the outcome per photo in the list. Writing asks first, naming the files
-(:meth:`app.dialogs.Prompts.confirm_write`), with backups on by default (from the settings).
+(:meth:`app.widgets.dialogs.Prompts.confirm_write`), with backups on by default (from the settings).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from app.loaders import Task
-from app.session import export_plan
-from app.writeback import describe_write, undo_last_write, write_locations
-
-if TYPE_CHECKING:
-    from app.main_window import MainWindow
+from app.model.session import Session, export_plan
+from app.model.settings import Settings
+from app.widgets.dialogs import Prompts
+from app.widgets.progress import ProgressStatus
+from app.workers.loaders import Task, TaskSet
+from app.workers.writeback import describe_write, undo_last_write, write_locations
 
 EXPORT_FILTER = "CSV (*.csv);;GeoJSON (*.geojson);;GPX (*.gpx)"
 EXPORT_SUFFIXES = {".csv": "csv", ".geojson": "geojson", ".json": "geojson", ".gpx": "gpx"}
@@ -27,10 +27,26 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
+class OutputsHost(Protocol):
+    """What exports and writes need of the window."""
+
+    session: Session
+    settings: Settings
+    prompts: Prompts
+    tasks: TaskSet
+    write_progress: ProgressStatus
+
+    def notify(self, text: str) -> None: ...
+
+    def report_failure(self, title: str, message: str) -> None: ...
+
+    def reread_exif(self, keys: Iterable[str]) -> None: ...
+
+
 class Outputs:
     """Export, write and undo for one window (its session, prompts, status bar and tasks)."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: OutputsHost) -> None:
         self.w = window
 
     # -- export -------------------------------------------------------------------------------

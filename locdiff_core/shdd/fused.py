@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from locdiff_core.shdd.harmonics import _SCALE_FLOOR_LOG2, _recurrence_constants
+from locdiff_core.shdd.recurrence import SCALE_FLOOR_LOG2, recurrence_constants
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _kernel():
 def _constants(degree: int, dtype: torch.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Order-major ``a, c [m, l]`` in ``dtype``, the float64 seed ratios and ``Pbar_00``."""
     L = degree
-    a, c, log2_s = _recurrence_constants(L, dtype, "cpu")
+    a, c, log2_s = recurrence_constants(L, dtype, "cpu")
     a_ml = a[:, L:].t().contiguous().numpy()
     c_ml = c[:, L:].t().contiguous().numpy()
     m = np.arange(1, L + 1, dtype=np.float64)
@@ -86,7 +86,7 @@ def _run(kernel, lat: np.ndarray, lon: np.ndarray, degree: int, ranges, block: i
     dtype = torch.float32 if lat.dtype == np.float32 else torch.float64
     a, c, ratio, zonal = _constants(degree, dtype)
     out = np.empty(((degree + 1) ** 2, lat.size), lat.dtype)
-    args = (lat, lon, a, c, ratio, zonal, _SCALE_FLOOR_LOG2[dtype], out)
+    args = (lat, lon, a, c, ratio, zonal, SCALE_FLOOR_LOG2[dtype], out)
     futures = [_executor().submit(kernel, *args, *r, block) for r in ranges[1:]]
     for start, stop in ranges[:1]:
         kernel(*args, start, stop, block)

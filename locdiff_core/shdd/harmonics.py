@@ -40,16 +40,15 @@ inputs that require grad with a ValueError.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import Tensor
 
 from locdiff_core.geo import check_latlon
+from locdiff_core.shdd import fused
+from locdiff_core.shdd.recurrence import SCALE_FLOOR_LOG2, recurrence_constants
 
-#: Seeds smaller than 2**floor are carried scaled (see the module docstring).
-_SCALE_FLOOR_LOG2 = {torch.float32: -100.0, torch.float64: -900.0}
 _MAX_DEGREE = {torch.float32: 200, torch.float64: 2000}
 _CHUNK_ELEMENTS = 1 << 23  # values per CPU chunk: big enough for both cores, small for cache
 
@@ -83,37 +82,6 @@ def check_degree(degree: int, dtype: torch.dtype = torch.float64) -> int:
     return degree
 
 
-@functools.lru_cache(maxsize=16)
-def _recurrence_constants(degree: int, dtype: torch.dtype, device: str):
-    """Float64-derived constants for the mirrored order layout ``j = m + L``.
-
-    Returns ``a, c`` of shape ``(L + 1, 2L + 1)`` with
-    ``Pbar_lm = a[l] * x * Pbar_(l-1)m - c[l] * Pbar_(l-2)m`` for ``|m| < l`` and the log2 of
-    the sectoral normalisation ``s_m`` with ``Pbar_mm = s_m sin^m theta``.
-    """
-    L = degree
-    l = torch.arange(L + 1, dtype=torch.float64)[:, None]
-    m = torch.arange(-L, L + 1, dtype=torch.float64).abs()[None, :]
-    valid = m < l
-    num_a = 4.0 * l * l - 1.0
-    den_a = torch.where(valid, l * l - m * m, torch.ones_like(l * m))
-    a = torch.where(valid, torch.sqrt(num_a / den_a), torch.zeros(()))
-    num_b = ((l - 1.0) ** 2 - m * m).clamp_min(0.0)
-    den_b = (4.0 * (l - 1.0) ** 2 - 1.0).abs().clamp_min(1.0)
-    b = torch.where(valid, torch.sqrt(num_b / den_b), torch.zeros(()))
-    c = a * b
-    k = torch.arange(1, L + 1, dtype=torch.float64)
-    log2_s = torch.cat(
-        (
-            torch.tensor([-0.5 * math.log2(4.0 * math.pi)], dtype=torch.float64),
-            -0.5 * math.log2(4.0 * math.pi)
-            + 0.5 * torch.cumsum(torch.log2((2 * k + 1) / (2 * k)), 0),
-        )
-    )
-    dev = torch.device(device)
-    return a.to(dtype=dtype, device=dev), c.to(dtype=dtype, device=dev), log2_s.to(device=dev)
-
-
 def _seeds(lat: Tensor, lon: Tensor, degree: int, dtype: torch.dtype):
     """Sectoral seeds ``Pbar_mm`` (scaled) times their cos/sin factor.
 
@@ -122,13 +90,13 @@ def _seeds(lat: Tensor, lon: Tensor, degree: int, dtype: torch.dtype):
     the power-of-two factor to remove, or ``None`` when no seed needed scaling.
     """
     L = degree
-    _, _, log2_s = _recurrence_constants(L, dtype, str(lat.device))
+    _, _, log2_s = recurrence_constants(L, dtype, str(lat.device))
     colat = torch.deg2rad(90.0 - lat.to(torch.float64))
     sin_t = torch.sin(colat).abs()
     m = torch.arange(1, L + 1, dtype=torch.float64, device=lat.device)[:, None]
     log2_sin = torch.log2(sin_t).clamp_min(-1e4)  # exact poles: sin = 0, seeds vanish
     t = log2_s[1:, None] + m * log2_sin  # (L, N): log2 |Pbar_mm|
-    shift = (_SCALE_FLOOR_LOG2[dtype] - t).ceil_().clamp_min_(0.0)
+    shift = (SCALE_FLOOR_LOG2[dtype] - t).ceil_().clamp_min_(0.0)
     seed = torch.exp2(t + shift).mul_(math.sqrt(2.0))
     # cos(m phi) + i sin(m phi) by repeated rotation: error grows like m * eps, no trig calls.
     turn = torch.polar(torch.ones_like(colat), torch.deg2rad(lon.to(torch.float64)))
@@ -147,7 +115,7 @@ def _seeds(lat: Tensor, lon: Tensor, degree: int, dtype: torch.dtype):
 def _encode_chunk(lat: Tensor, lon: Tensor, degree: int, dtype: torch.dtype, work: Tensor) -> None:
     """Writes ``encode`` of one chunk of points, coefficient-major, into ``work [(L+1)^2, N]``."""
     L = degree
-    a, c, _ = _recurrence_constants(L, dtype, str(lat.device))
+    a, c, _ = recurrence_constants(L, dtype, str(lat.device))
     zonal, cos_part, sin_part, unscale = _seeds(lat, lon, L, dtype)
     x = torch.cos(torch.deg2rad(90.0 - lat.to(torch.float64))).to(dtype)[None, :]
     work[0] = zonal
@@ -200,9 +168,7 @@ def encode(lat_deg, lon_deg, degree: int) -> Tensor:
     lat, lon = lat.to(dtype), lon.to(dtype)
     work = None
     if lat.device.type == "cpu":
-        from locdiff_core.shdd.fused import encode_fused  # imports this module
-
-        work = encode_fused(lat, lon, degree)  # None without numba
+        work = fused.encode_fused(lat, lon, degree)  # None without numba
     if work is None:
         work = encode_eager(lat, lon, degree)
     return work.t().to(out_dtype)

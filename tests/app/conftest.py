@@ -19,7 +19,7 @@ from app_helpers import EMBED_DIM, SAMPLES, AnsweringPrompts, pixel_pipeline
 # QtWebEngine must load before pytest-qt creates the QApplication (else it crashes); without
 # Qt the display tests skip.
 with contextlib.suppress(ImportError):
-    import app.map_view  # noqa: F401
+    import app.map.map_view  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +85,7 @@ def backbone_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def fast_settings(tiny_checkpoint):
-    from app.settings import Settings
+    from app.model.settings import Settings
 
     return Settings(checkpoint=str(tiny_checkpoint), num_samples=4, num_steps=3, tile_url="")
 
@@ -100,7 +100,7 @@ def make_window(qtbot):
     windows = []
 
     def make(settings=None, pipeline_factory=pixel_pipeline):
-        from app.settings import Settings
+        from app.model.settings import Settings
 
         window = MainWindow(settings or Settings(tile_url=""), pipeline_factory=pipeline_factory)
         window.prompts = AnsweringPrompts()

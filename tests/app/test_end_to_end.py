@@ -9,8 +9,8 @@ pytestmark = [pytest.mark.display, pytest.mark.slow]
 pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
 pytest.importorskip("open_clip", reason="open_clip is not installed")
 
-from app.session import PhotoState  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from app.model.session import PhotoState  # noqa: E402
+from app.model.settings import Settings  # noqa: E402
 
 
 @pytest.fixture(scope="module")

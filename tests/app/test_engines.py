@@ -12,7 +12,7 @@ from app_helpers import add_photos, geoclip_pipeline, predict_and_wait, wait_loa
 pytestmark = pytest.mark.display
 pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
 
-from app.settings import Settings, load_settings  # noqa: E402
+from app.model.settings import Settings, load_settings  # noqa: E402
 
 
 def box_texts(window) -> list[str]:

@@ -24,8 +24,8 @@ from app_helpers import (
 pytestmark = pytest.mark.display
 pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
 
-from app.model_info import BACKBONE, BACKBONE_REPO, megabytes  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from app.model.model_info import BACKBONE, BACKBONE_REPO, megabytes  # noqa: E402
+from app.model.settings import Settings  # noqa: E402
 
 FILE = "open_clip_model.safetensors"
 PAYLOAD = random.Random(0).randbytes(4 * (1 << 20) + 12_345)  # five 1 MiB reads

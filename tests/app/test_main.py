@@ -77,7 +77,7 @@ def test_screenshot_times_out_with_a_message(qtbot, samples, tmp_path, capsys):
 @pytest.mark.display
 def test_a_window_that_cannot_start_says_why(qtbot, tmp_path, capsys, monkeypatch):
     pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
-    from app import map_view
+    from app.map import map_view
 
     def missing():
         raise ValueError("the map needs the 'XStatic-Leaflet' package: pip install XStatic-Leaflet")
@@ -91,7 +91,7 @@ def test_a_window_that_cannot_start_says_why(qtbot, tmp_path, capsys, monkeypatc
 @pytest.mark.display
 def test_checkpoint_flag_is_used_but_not_saved(qtbot, tmp_path):
     pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
-    from app.settings import load_settings
+    from app.model.settings import load_settings
 
     run = tmp_path / "run"  # not there: the window says so, and nothing is loaded
     args = app_main.build_parser().parse_args(["--checkpoint", str(run)])

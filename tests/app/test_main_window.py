@@ -31,9 +31,9 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.coordinates import parse_coordinates  # noqa: E402
-from app.session import PhotoState  # noqa: E402
-from app.settings import load_settings  # noqa: E402
+from app.model.coordinates import parse_coordinates  # noqa: E402
+from app.model.session import PhotoState  # noqa: E402
+from app.model.settings import load_settings  # noqa: E402
 from locdiff_core.photo import read_gps  # noqa: E402
 
 ARREZZO = (43.467, 11.885)  # where the gps samples were taken
@@ -334,7 +334,7 @@ def test_without_a_model_the_panel_explains_and_import_loads_one(
 def test_download_weights_asks_first_then_fetches_the_checkpoint(
     qtbot, make_window, server, tiny_checkpoint
 ):
-    from app.settings import Settings
+    from app.model.settings import Settings
 
     www, url = server
     payload = (tiny_checkpoint / "checkpoint.safetensors").read_bytes()
@@ -353,7 +353,7 @@ def test_download_weights_asks_first_then_fetches_the_checkpoint(
 
 
 def test_download_failure_is_reported(qtbot, make_window, server):
-    from app.settings import Settings
+    from app.model.settings import Settings
 
     _, url = server
     window = make_window(Settings(tile_url="", model_url=f"{url}/missing.safetensors"))
@@ -434,7 +434,7 @@ def test_photos_found_after_shutdown_start_nothing(qtbot, make_window, tmp_path)
 
 
 def test_a_large_folder_arrives_in_chunks_in_order(qtbot, make_window, tmp_path):
-    from app.loaders import FIND_CHUNK
+    from app.workers.loaders import FIND_CHUNK
 
     folder = tmp_path / "large"
     for i in range(2 * FIND_CHUNK + 10):  # empty files: found, then reported as not images

@@ -1,0 +1,497 @@
+"""The map: Leaflet in a ``QWebEngineView``, one local page loaded once, state pushed into it.
+
+Everything the page loads is local: Leaflet from the installed ``XStatic-Leaflet`` package,
+``qwebchannel.js`` from Qt's resources, ``web/`` beside this file. The offline basemap
+(``app.map.basemap``) is always drawn under the online tiles, whose failures leave it
+showing, so the
+map works with no network. Python pushes pins and overlays with ``runJavaScript`` (one batched
+call per update: 1,000 pins are one call); the page answers through a ``QWebChannel`` bridge.
+A request filter lets the page fetch only its own files and the tile server's host; the tiles
+it has shown are kept in a disk cache (:func:`map_profile`).
+
+Calls made before the page is ready are kept and replayed once it is: the latest call of each
+kind (photos, selection, candidates, ...) in the order made, then one-off calls (``fit_to``,
+``evaluate``). The same state is replayed if the page's renderer process dies and is reloaded.
+
+Demo: ``python -m app.map.map_view`` opens the map with a few sample pins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+from PySide6.QtCore import QCoreApplication, QLockFile, QObject, QPoint, QUrl, Signal, Slot
+from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtWebChannel import QWebChannel
+from PySide6.QtWebEngineCore import (
+    QWebEnginePage,
+    QWebEngineProfile,
+    QWebEngineSettings,
+    QWebEngineUrlRequestInfo,
+    QWebEngineUrlRequestInterceptor,
+)
+from PySide6.QtWebEngineWidgets import QWebEngineView
+from PySide6.QtWidgets import QMenu, QVBoxLayout, QWidget
+
+from app.map import basemap, density_colors
+from app.model.pins import CandidatePin, PhotoPin
+from app.model.settings import OSM_TILES, check_tile_url
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
+USER_AGENT = "LocDiffStudio/0.1 (desktop photo geolocation; QtWebEngine)"
+TILE_CACHE_MB = 256
+_LOCAL_SCHEMES = ("qrc", "data", "blob")
+# Runs a script with the global eval and returns [ok, value or message] as JSON text.
+_EVALUATE_JS = """(function () {
+  try {
+    const value = (0, eval)(%s);
+    return JSON.stringify([true, value === undefined ? null : value]);
+  } catch (e) {
+    return JSON.stringify([false, String(e)]);
+  }
+})()"""
+
+
+def leaflet_dir() -> Path:
+    """The folder of leaflet.js and leaflet.css in the installed XStatic-Leaflet package."""
+    try:
+        import xstatic.pkg.leaflet as xstatic_leaflet
+    except ImportError:
+        raise ValueError(
+            "the map needs the 'XStatic-Leaflet' package: pip install XStatic-Leaflet"
+        ) from None
+    return Path(xstatic_leaflet.BASE_DIR).resolve()
+
+
+def tile_attribution(url: str) -> str:
+    host = urlsplit(url).hostname or ""
+    return OSM_ATTRIBUTION if host.endswith("openstreetmap.org") else f"Tiles: {host}"
+
+
+def page_html() -> str:
+    """map.html with the Leaflet folder filled in (loaded with ``WEB_DIR`` as its base URL)."""
+    template = (WEB_DIR / "map.html").read_text(encoding="utf-8")
+    return template.replace("@LEAFLET_URL@", QUrl.fromLocalFile(str(leaflet_dir())).toString())
+
+
+class _RequestFilter(QWebEngineUrlRequestInterceptor):
+    """Lets the page load its own files, Qt's resources, and the tile host; blocks the rest."""
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self.folders = (str(WEB_DIR), str(leaflet_dir()))
+        self.tile_origin: tuple[str, re.Pattern, int | None] | None = None
+        self.blocked: list[str] = []  # for the log and the tests
+
+    def set_tile_url(self, url: str) -> None:
+        if not url:
+            self.tile_origin = None
+            return
+        parts = urlsplit(url)
+        # "{s}" in the host is Leaflet's subdomain (a, b, c): any one label matches it.
+        host = re.escape(parts.hostname or "").replace(re.escape("{s}"), "[a-z0-9-]+")
+        self.tile_origin = (parts.scheme, re.compile(host + r"\Z"), parts.port)
+
+    def allows(self, url: QUrl) -> bool:
+        scheme = url.scheme()
+        if scheme in _LOCAL_SCHEMES:
+            return True
+        if scheme == "file":
+            path = str(Path(url.toLocalFile()).resolve())
+            return any(path == f or path.startswith(f + "/") for f in self.folders)
+        if scheme in ("http", "https") and self.tile_origin is not None:
+            tile_scheme, tile_host, tile_port = self.tile_origin
+            port = url.port() if url.port() != -1 else None
+            return scheme == tile_scheme and port == tile_port and bool(tile_host.match(url.host()))
+        return False
+
+    def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:  # noqa: N802 (Qt)
+        url = info.requestUrl()
+        if not self.allows(url):
+            self.blocked.append(url.toString())
+            log.info("map page: blocked %s", url.toString())
+            info.block(True)
+
+
+class _Page(QWebEnginePage):
+    """The map page; its console messages go to this module's log (errors as warnings)."""
+
+    def javaScriptConsoleMessage(self, level, message, line, source):  # noqa: N802 (Qt)
+        error = level == QWebEnginePage.JavaScriptConsoleMessageLevel.ErrorMessageLevel
+        severity = logging.WARNING if error else logging.DEBUG
+        log.log(severity, "map page: %s (%s line %s)", message, source, line)
+
+
+class _Bridge(QObject):
+    """The page's side of the conversation (``channel.objects.bridge`` in map.js)."""
+
+    loaded = Signal()
+    clicked = Signal(str)
+    moved = Signal(str, float, float)
+    context = Signal(float, float, int, int)
+    tiles = Signal(str)
+
+    @Slot()
+    def pageLoaded(self) -> None:  # noqa: N802 (the name the page calls)
+        self.loaded.emit()
+
+    @Slot(str)
+    def pinClicked(self, key: str) -> None:  # noqa: N802
+        self.clicked.emit(key)
+
+    @Slot(str, float, float)
+    def pinMoved(self, key: str, lat: float, lon: float) -> None:  # noqa: N802
+        self.moved.emit(key, lat, lon)
+
+    @Slot(float, float, int, int)
+    def contextMenu(self, lat: float, lon: float, x: int, y: int) -> None:  # noqa: N802
+        self.context.emit(lat, lon, x, y)
+
+    @Slot(str)
+    def tilesChanged(self, state: str) -> None:  # noqa: N802
+        self.tiles.emit(state)
+
+
+_profile: QWebEngineProfile | None = None
+_profile_lock: QLockFile | None = None
+
+
+def map_profile() -> QWebEngineProfile:
+    """The profile of every map page in this process: online tiles are kept in an HTTP disk
+    cache (``settings.cache_dir() / "map"``, at most :data:`TILE_CACHE_MB`), so the places seen
+    before load at once, also offline, and a tile server is asked again only as its cache
+    headers say (what OpenStreetMap's tile policy asks of clients). No cookies are kept.
+
+    Made once, on first use, and owned by the application, so it outlives every page. A second
+    instance of the app, finding the cache folder locked, caches in memory only."""
+    global _profile, _profile_lock
+    if _profile is not None:
+        return _profile
+    from app.model.settings import cache_dir
+
+    owner = QCoreApplication.instance()
+    folder = cache_dir() / "map"
+    lock = None
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = QLockFile(str(folder / "in-use.lock"))
+        lock.setStaleLockTime(0)  # held for the life of the process: never stale by age
+        if not lock.tryLock(0):
+            log.info("map tile cache %s is in use by another LocDiff Studio: memory only", folder)
+            lock = None
+    if lock is None:
+        profile = QWebEngineProfile(owner)  # off the record: tiles cached in memory only
+    else:
+        profile = QWebEngineProfile("locdiff-map", owner)
+        profile.setPersistentStoragePath(str(folder / "storage"))
+        profile.setCachePath(str(folder / "cache"))
+        profile.setHttpCacheType(QWebEngineProfile.HttpCacheType.DiskHttpCache)
+        profile.setHttpCacheMaximumSize(TILE_CACHE_MB * 1024 * 1024)
+        policy = QWebEngineProfile.PersistentCookiesPolicy.NoPersistentCookies
+        profile.setPersistentCookiesPolicy(policy)
+    profile.setHttpUserAgent(USER_AGENT)
+    _profile, _profile_lock = profile, lock
+    return profile
+
+
+def _js_call(function: str, *args) -> str:
+    return f"locdiff.{function}({', '.join(json.dumps(a, separators=(',', ':')) for a in args)});"
+
+
+def _finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+class MapView(QWidget):
+    """Leaflet in a QWebEngineView; see the module docstring."""
+
+    ready = Signal()  # page loaded and the bridge is up
+    pinClicked = Signal(str)  # noqa: N815 (Qt signal names)
+    pinMoved = Signal(str, float, float)  # noqa: N815
+    locationRequested = Signal(float, float)  # noqa: N815
+    tilesChanged = Signal(str)  # noqa: N815 ("online" | "offline")
+
+    def __init__(self, parent: QWidget | None = None, *, tile_url: str | None = None) -> None:
+        super().__init__(parent)
+        self._tile_url = check_tile_url(tile_url)
+        self._ready = False
+        self._state: dict[str, str] = {}  # latest call of each kind, in call order
+        self._pending: list[tuple[str, Callable | None]] = []  # one-off calls before ready
+        self._tiles = "offline"
+        self.context_menu: QMenu | None = None  # the last right-click menu (tests use it)
+
+        self.view = QWebEngineView(self)
+        self.view.setAcceptDrops(False)  # dropped photos go to the window, not to the page
+        self._page = _Page(map_profile(), self.view)
+        self._filter = _RequestFilter(self._page)
+        self._filter.set_tile_url(self._tile_url)
+        self._page.setUrlRequestInterceptor(self._filter)
+        self._configure(self._page.settings())
+        self.view.setPage(self._page)
+
+        self._bridge = _Bridge(self)
+        self._bridge.loaded.connect(self._on_page_loaded)
+        self._bridge.clicked.connect(self.pinClicked)
+        self._bridge.moved.connect(self._on_pin_moved)
+        self._bridge.context.connect(self._show_context_menu)
+        self._bridge.tiles.connect(self._on_tiles)
+        self._channel = QWebChannel(self)
+        self._channel.registerObject("bridge", self._bridge)
+        self._page.setWebChannel(self._channel)
+        self._page.renderProcessTerminated.connect(self._on_render_process_terminated)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+        self._load()
+
+    @staticmethod
+    def _configure(settings: QWebEngineSettings) -> None:
+        attr = QWebEngineSettings.WebAttribute
+        settings.setAttribute(attr.LocalContentCanAccessFileUrls, True)
+        settings.setAttribute(attr.LocalContentCanAccessRemoteUrls, True)  # online tiles
+        for off in (
+            attr.JavascriptCanOpenWindows,
+            attr.NavigateOnDropEnabled,
+            attr.PluginsEnabled,
+            attr.DnsPrefetchEnabled,
+            attr.HyperlinkAuditingEnabled,
+            attr.ErrorPageEnabled,
+            attr.LocalStorageEnabled,
+        ):
+            settings.setAttribute(off, False)
+
+    def _load(self) -> None:
+        self._ready = False
+        self._page.setHtml(page_html(), QUrl.fromLocalFile(str(WEB_DIR) + "/"))
+
+    # ---- the page's side ---------------------------------------------------------------
+    def _on_page_loaded(self) -> None:
+        self._page.runJavaScript(
+            f"locdiff.setBasemap({basemap.basemap_geojson_text()}, "
+            f"{json.dumps(basemap.ATTRIBUTION)});",
+            0,
+        )
+        self._page.runJavaScript(self._tile_js(), 0)
+        self._ready = True
+        for js in self._state.values():
+            self._page.runJavaScript(js, 0)
+        pending, self._pending = self._pending, []
+        for js, callback in pending:
+            self._run(js, callback)
+        self.ready.emit()
+
+    def _on_render_process_terminated(self, status, exit_code: int) -> None:
+        log.warning("map page renderer ended (%s, code %s); reloading", status, exit_code)
+        self.reload()
+
+    def reload(self) -> None:
+        """Load the page afresh and replay the current state into it (``ready`` fires again)."""
+        self._load()
+
+    def _on_pin_moved(self, key: str, lat: float, lon: float) -> None:
+        if _finite(lat, lon):
+            self.pinMoved.emit(key, lat, lon)
+
+    def _on_tiles(self, state: str) -> None:
+        self._tiles = state
+        self.tilesChanged.emit(state)
+
+    def _show_context_menu(self, lat: float, lon: float, x: int, y: int) -> None:
+        if not _finite(lat, lon):
+            return
+        menu = QMenu(self)
+        where = QAction("Set location here", menu)
+        where.setToolTip(f"{lat:.5f}, {lon:.5f}")
+        where.triggered.connect(lambda: self.locationRequested.emit(lat, lon))
+        copy = QAction(f"Copy coordinates ({lat:.5f}, {lon:.5f})", menu)
+        copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(f"{lat:.6f}, {lon:.6f}"))
+        menu.addActions([where, copy])
+        menu.aboutToHide.connect(menu.deleteLater)
+        self.context_menu = menu
+        menu.popup(self.view.mapToGlobal(QPoint(x, y)))
+
+    # ---- pushing state -----------------------------------------------------------------
+    def _run(self, js: str, callback: Callable[[object], None] | None = None) -> None:
+        if not self._ready:
+            self._pending.append((js, callback))
+        elif callback is None:
+            self._page.runJavaScript(js, 0)
+        else:
+            self._page.runJavaScript(js, 0, callback)
+
+    def _push(self, kind: str, js: str) -> None:
+        self._state.pop(kind, None)
+        self._state[kind] = js  # the latest call of this kind, moved to the end of the order
+        if self._ready:
+            self._page.runJavaScript(js, 0)
+
+    def _tile_js(self) -> str:
+        attribution = tile_attribution(self._tile_url) if self._tile_url else ""
+        return _js_call("setTileUrl", self._tile_url, attribution)
+
+    def is_ready(self) -> bool:
+        return self._ready
+
+    def tiles_state(self) -> str:
+        """The tiles' state: online once tiles load, offline while only the basemap shows."""
+        return self._tiles
+
+    def set_tile_url(self, url: str | None) -> None:
+        """None or "" shows the offline basemap only; a failing tile server leaves it showing."""
+        self._tile_url = check_tile_url(url)
+        self._filter.set_tile_url(self._tile_url)
+        if self._ready:
+            self._page.runJavaScript(self._tile_js(), 0)
+
+    def set_photos(self, pins: list[PhotoPin]) -> None:
+        """Replace all photo pins (one per photo; the kind gives the style). One JS call."""
+        rows = [
+            [p.key, float(p.lat), float(p.lon), p.kind.value, p.label]
+            for p in pins
+            if _finite(p.lat, p.lon)
+        ]
+        self._push("photos", _js_call("setPhotos", rows))
+
+    def set_selection(self, keys: list[str], fit: bool = True) -> None:
+        self._push("selection", _js_call("setSelection", list(keys), bool(fit)))
+
+    def set_candidates(
+        self, candidates: list[CandidatePin], samples: list[tuple[float, float]]
+    ) -> None:
+        """The selected photo's candidates (circles sized by probability) and raw samples."""
+        cands = [
+            [float(c.lat), float(c.lon), float(c.probability), c.label]
+            for c in candidates
+            if _finite(c.lat, c.lon, c.probability)
+        ]
+        dots = [[round(float(la), 5), round(float(lo), 5)] for la, lo in samples if _finite(la, lo)]
+        self._push("candidates", _js_call("setCandidates", cands, dots))
+
+    def set_samples_visible(self, visible: bool) -> None:
+        self._push("samplesVisible", _js_call("setSamplesVisible", bool(visible)))
+
+    def set_density(self, rgba: np.ndarray | None) -> None:
+        """An equirectangular (H, W, 4) uint8 world image (row 0 = +90, column 0 = -180) as a
+        translucent overlay, or None to clear. Its rows are moved to Web Mercator first."""
+        if rgba is None:
+            self._push("density", _js_call("setDensity", None, None))
+            return
+        rgba = np.asarray(rgba)
+        if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4:
+            raise ValueError(
+                f"set_density needs an (H, W, 4) uint8 RGBA image, got {rgba.dtype} {rgba.shape}: "
+                "colour a density grid with app.map.density_colors.density_rgba(grid)"
+            )
+        url = density_colors.png_data_url(density_colors.to_web_mercator(rgba))
+        bounds = [list(corner) for corner in density_colors.OVERLAY_BOUNDS]
+        self._push("density", _js_call("setDensity", url, bounds))
+
+    def set_density_opacity(self, opacity: float) -> None:
+        opacity = float(opacity)
+        if not math.isfinite(opacity):
+            raise ValueError(f"the density opacity must be a number in 0..1, got {opacity}")
+        self._push("densityOpacity", _js_call("setDensityOpacity", min(1.0, max(0.0, opacity))))
+
+    def fit_to(self, points: list[tuple[float, float]]) -> None:
+        """Fit the view to ``(lat, lon)`` points (a sensible zoom for a single point)."""
+        pts = [[float(la), float(lo)] for la, lo in points if _finite(la, lo)]
+        if pts:
+            self._run(_js_call("fitTo", pts))
+
+    def evaluate(self, js: str, callback: Callable[[object], None]) -> None:
+        """Run JavaScript in the page and pass its result to ``callback`` (queued until ready).
+
+        The result goes through JSON, so objects arrive as dicts and lists (Qt's own conversion
+        hands PySide an empty string for them); ``js`` may be statements (the last one's value
+        counts). A script that throws, or whose value is not JSON (a Leaflet layer), logs a
+        warning and gives ``None``. An exception in ``callback`` goes to ``sys.excepthook``."""
+
+        def parse(text: object) -> None:
+            ok, value = json.loads(text) if isinstance(text, str) and text else (False, text)
+            if not ok:
+                log.warning("map page: evaluate(%.80r) failed: %s", js, value)
+                value = None
+            try:
+                callback(value)
+            except Exception:  # raised into Qt's callback, PySide would crash the process
+                sys.excepthook(*sys.exc_info())
+
+        self._run(_EVALUATE_JS % json.dumps(js), parse)
+
+
+def _demo(argv: list[str] | None = None) -> int:  # pragma: no cover - opens a window
+    """``python -m app.map.map_view [--tile-url URL] [--pins N] [--quit]``: sample pins (or N random
+    ones); prints the time to load the page, to draw the basemap after the start, and to push
+    the pins (until the page has them); --quit exits then."""
+    import argparse
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.model.pins import PinKind
+
+    parser = argparse.ArgumentParser(prog="python -m app.map.map_view", description=_demo.__doc__)
+    parser.add_argument("--tile-url", default=OSM_TILES, help='"" for the basemap only')
+    parser.add_argument("--pins", type=int, default=0, help="show N random pins instead")
+    parser.add_argument("--quit", action="store_true", help="exit once the pins are shown")
+    args = parser.parse_args(argv)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    start = time.perf_counter()
+    view = MapView(tile_url=args.tile_url)
+    view.resize(1000, 650)
+    view.show()
+    kinds = list(PinKind)
+    rng = np.random.default_rng(0)
+    pins = [
+        PhotoPin(f"photo{i}", rng.uniform(-60, 70), rng.uniform(-180, 180), kinds[i % 3], f"{i}")
+        for i in range(args.pins)
+    ] or [
+        PhotoPin("arezzo", 43.4633, 11.8797, PinKind.EXIF, "arezzo.jpg - Arezzo, Italy"),
+        PhotoPin("sydney", -33.8568, 151.2153, PinKind.BEST, "opera.jpg - Sydney"),
+        PhotoPin("nairobi", -1.2864, 36.8172, PinKind.CONFIRMED, "safari.jpg - Nairobi"),
+    ]
+
+    def on_ready() -> None:
+        print(f"page ready in {1000 * (time.perf_counter() - start):.0f} ms")
+        view.evaluate("locdiffState().basemapFeatures", on_basemap)
+
+    def on_basemap(features: object) -> None:
+        print(f"basemap ({features} features) drawn {1000 * (time.perf_counter() - start):.0f} ms")
+        pushed = time.perf_counter()
+        view.set_photos(pins)
+        if not args.pins:
+            view.set_candidates(
+                [CandidatePin(-33.86, 151.21, 0.6, "Sydney"), CandidatePin(-37.8, 145, 0.4, "")],
+                [(-33.86 + 0.3 * math.sin(i), 151.21 + 0.3 * math.cos(i)) for i in range(40)],
+            )
+            view.set_selection(["sydney"], fit=False)
+
+        def shown(count: object) -> None:
+            print(f"{count} pins pushed in {1000 * (time.perf_counter() - pushed):.0f} ms")
+            if args.quit:
+                app.quit()
+
+        view.evaluate("locdiffState().photos.length", shown)
+
+    view.ready.connect(on_ready)
+    view.pinClicked.connect(lambda key: print("clicked", key))
+    view.pinMoved.connect(lambda key, lat, lon: print("moved", key, lat, lon))
+    view.locationRequested.connect(lambda lat, lon: print("set location", lat, lon))
+    return app.exec()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(_demo())

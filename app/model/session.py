@@ -1,0 +1,466 @@
+"""The photo session: which photos are open, what is known about each, and what the map shows.
+
+Qt-free (napari's ``components`` layer): the photo list, the details panel and the map are views
+of a :class:`Session` and listen to it through :class:`SessionListener`; the workers fill it in
+(EXIF positions, predictions, place names) and the user's corrections land here as confirmed
+locations. Exports go through :mod:`locdiff_core.photo.export`.
+
+A photo's key is its resolved absolute path as text, so the same file reached by two names
+(a symlink, ``./a.jpg`` and ``a.jpg``) is one photo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from app.model.coordinates import LatLon
+from app.model.pins import CandidatePin, PhotoPin, PinKind
+from locdiff_core.engines import Engine
+from locdiff_core.photo.reading import find_photos
+
+
+class PhotoState(enum.Enum):
+    """What the status column says, from the most to the least telling."""
+
+    ERROR = "error"
+    CONFIRMED = "confirmed"
+    PREDICTED = "predicted"
+    EXIF = "EXIF GPS"
+    NO_LOCATION = "no location"
+    READING = "reading…"
+
+
+@dataclass(frozen=True, eq=False)
+class PhotoPrediction:
+    """One photo's prediction as the app keeps it (a plain copy of the pipeline's answer).
+    Compared by identity: a new prediction is a new object, even with the same numbers (the
+    arrays would make ``==`` ambiguous).
+
+    ``engine`` made it (:class:`locdiff_core.engines.Engine`). LocDiffusion: ``best`` is the
+    centre of the densest cluster of samples, ``centre`` the centre of all samples, shares and
+    radii count samples. GeoCLIP and LocDiff-H: ``best`` is the most probable place of the
+    most probable cluster, ``centre`` the top gallery place, shares and radii count
+    probability; ``samples`` are the top places (GeoCLIP) or LocDiffusion's samples (hybrid).
+    """
+
+    best: LatLon
+    centre: LatLon  # the engine's paper answer
+    candidates: tuple[tuple[float, float, float], ...]  # ranked (lat, lon, share)
+    radius50_km: float  # around the best guess
+    radius90_km: float
+    samples: np.ndarray  # (K, 2) lat, lon degrees
+    density: np.ndarray | None = None  # (H, W) per steradian, row 0 = north, col 0 = -180
+    engine: Engine = Engine.LOCDIFF
+
+
+@dataclass
+class Photo:
+    """Everything known about one open photo."""
+
+    path: Path  # absolute, as the user gave it
+    key: str  # resolved absolute path: the photo's identity
+    exif: LatLon | None = None  # the position stored in the file
+    exif_read: bool = False
+    load_error: str | None = None  # the file cannot be used: not an image, damaged, unreadable
+    gps_note: str | None = None  # the file's own GPS is unreadable (the photo itself is fine)
+    queued: bool = False  # waiting for (or in) a prediction
+    prediction: PhotoPrediction | None = None
+    predict_error: str | None = None
+    confirmed: LatLon | None = None  # the user's choice: accepted, dragged, typed or clicked
+    write_note: str | None = None  # outcome of the last write of its GPS
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def error(self) -> str | None:
+        return self.load_error or self.predict_error
+
+    @property
+    def state(self) -> PhotoState:
+        if self.error:
+            return PhotoState.ERROR
+        if self.confirmed is not None:
+            return PhotoState.CONFIRMED
+        if self.prediction is not None:
+            return PhotoState.PREDICTED
+        if self.exif is not None:
+            return PhotoState.EXIF
+        return PhotoState.NO_LOCATION if self.exif_read else PhotoState.READING
+
+    def status_text(self) -> str:
+        state = self.state
+        if state is PhotoState.ERROR:
+            return f"error: {self.error}"
+        text = state.value
+        if self.queued:
+            text = f"{text} · queued" if state is not PhotoState.NO_LOCATION else "queued"
+        if state is PhotoState.PREDICTED and self.exif is not None:
+            text += " · has EXIF GPS"
+        if self.write_note:
+            text += f" · {self.write_note}"
+        return text
+
+    def location(self) -> tuple[LatLon, PinKind] | None:
+        """The photo's main pin: confirmed, else the best guess, else the EXIF position."""
+        if self.confirmed is not None:
+            return self.confirmed, PinKind.CONFIRMED
+        if self.prediction is not None:
+            return self.prediction.best, PinKind.BEST
+        if self.exif is not None:
+            return self.exif, PinKind.EXIF
+        return None
+
+
+class SessionListener(Protocol):
+    """What views of a session implement (the photo list's Qt model does)."""
+
+    def photos_about_to_be_added(self, first: int, last: int) -> None: ...
+    def photos_added(self) -> None: ...
+    def photos_changed(self, rows: Sequence[int] | None) -> None: ...  # None: every row
+    def photos_about_to_be_reset(self) -> None: ...
+    def photos_reset(self) -> None: ...
+
+
+def place_key(lat: float, lon: float) -> tuple[float, float]:
+    """Places are remembered per point rounded to about 10 m."""
+    return round(lat, 4), round(lon, 4)
+
+
+@dataclass(frozen=True)
+class WriteItem:
+    path: Path
+    key: str
+    lat: float
+    lon: float
+
+
+class Session:
+    """The open photos, in the order they were added."""
+
+    def __init__(self) -> None:
+        self.photos: list[Photo] = []
+        self._rows: dict[str, int] = {}
+        self._places: dict[tuple[float, float], str] = {}
+        self.listeners: list[SessionListener] = []
+
+    # -- photos --------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def photo(self, key: str) -> Photo | None:
+        row = self._rows.get(key)
+        return None if row is None else self.photos[row]
+
+    def row_of(self, key: str) -> int | None:
+        return self._rows.get(key)
+
+    def add(self, paths: Iterable[Path | str]) -> list[Photo]:
+        """Add photos and folders (searched recursively); files already open are skipped.
+
+        Returns the photos added (the caller reads their EXIF and thumbnails in the background).
+        """
+        found = []
+        for path in find_photos(paths):
+            absolute = Path(path).absolute()
+            found.append((absolute, str(absolute.resolve())))
+        return self.add_found(found)
+
+    def add_found(self, found: Iterable[tuple[Path, str]]) -> list[Photo]:
+        """Add photos already found: ``(absolute path, key)`` pairs, the key being the resolved
+        path (what :class:`app.workers.loaders.PhotoFinder` delivers). Known keys are skipped."""
+        new: list[Photo] = []
+        seen: set[str] = set()
+        for absolute, key in found:
+            if key in self._rows or key in seen:
+                continue
+            seen.add(key)
+            new.append(Photo(Path(absolute), key))
+        if new:
+            first = len(self.photos)
+            self._notify("photos_about_to_be_added", first, first + len(new) - 1)
+            for photo in new:
+                self._rows[photo.key] = len(self.photos)
+                self.photos.append(photo)
+            self._notify("photos_added")
+        return new
+
+    def remove(self, keys: Iterable[str]) -> None:
+        drop = set(keys) & self._rows.keys()
+        if not drop:
+            return
+        self._notify("photos_about_to_be_reset")
+        self.photos = [p for p in self.photos if p.key not in drop]
+        self._rows = {p.key: i for i, p in enumerate(self.photos)}
+        self._notify("photos_reset")
+
+    def keys(self) -> list[str]:
+        return [p.key for p in self.photos]
+
+    # -- what the workers report -----------------------------------------------------------
+    def set_exif(
+        self, key: str, exif: LatLon | None, *, error: str | None = None, unusable: bool = False
+    ) -> None:
+        """The result of reading a photo's GPS. ``unusable``: the error means the file itself
+        cannot be used (not an image, missing, unreadable); otherwise it is a note on its GPS.
+        A load error already found (by the thumbnail, which may finish first) is kept."""
+        photo = self.photo(key)
+        if photo is None:
+            return
+        photo.exif, photo.exif_read = exif, True
+        if unusable and photo.load_error is None:
+            photo.load_error = error
+        photo.gps_note = None if unusable else error
+        self._changed(key)
+
+    def set_load_error(self, key: str, message: str) -> None:
+        """The photo's image data cannot be decoded (found while making its thumbnail); the
+        first reason found is kept."""
+        photo = self.photo(key)
+        if photo is not None and photo.load_error is None:
+            photo.load_error = message
+            self._changed(key)
+
+    def set_queued(self, keys: Iterable[str], queued: bool) -> None:
+        rows = []
+        for key in keys:
+            photo = self.photo(key)
+            if photo is not None and photo.queued != queued:
+                photo.queued = queued
+                rows.append(self._rows[key])
+        self._notify("photos_changed", rows)
+
+    def set_prediction(self, key: str, prediction: PhotoPrediction) -> None:
+        photo = self.photo(key)
+        if photo is not None:
+            photo.prediction, photo.predict_error, photo.queued = prediction, None, False
+            self._changed(key)
+
+    def set_predict_error(self, key: str, message: str) -> None:
+        photo = self.photo(key)
+        if photo is not None:
+            photo.predict_error, photo.queued = message, False
+            self._changed(key)
+
+    def set_write_note(self, key: str, note: str | None) -> None:
+        photo = self.photo(key)
+        if photo is not None:
+            photo.write_note = note
+            self._changed(key)
+
+    # -- the user's choices ------------------------------------------------------------------
+    def confirm(self, key: str, lat: float, lon: float) -> None:
+        """Make ``(lat, lon)`` the photo's confirmed location."""
+        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+            raise ValueError(f"({lat}, {lon}) is not a location: need -90..90, -180..180")
+        photo = self.photo(key)
+        if photo is not None:
+            photo.confirmed = (float(lat), float(lon))
+            self._changed(key)
+
+    def accept_best(self, keys: Iterable[str]) -> list[str]:
+        """Confirm the best guess of every predicted photo among ``keys``; returns those."""
+        done = []
+        for key in keys:
+            photo = self.photo(key)
+            if photo is not None and photo.prediction is not None:
+                self.confirm(key, *photo.prediction.best)
+                done.append(key)
+        return done
+
+    def clear_confirmation(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            photo = self.photo(key)
+            if photo is not None and photo.confirmed is not None:
+                photo.confirmed = None
+                self._changed(key)
+
+    # -- place names ---------------------------------------------------------------------------
+    def place_at(self, lat: float, lon: float) -> str | None:
+        """The name found for this point, or None when it has not been looked up yet."""
+        return self._places.get(place_key(lat, lon))
+
+    def set_places(self, places: Iterable[tuple[float, float, str]]) -> None:
+        new = set()
+        for lat, lon, label in places:
+            new.add(place_key(lat, lon))
+            self._places[place_key(lat, lon)] = label
+        rows = [
+            row
+            for row, photo in enumerate(self.photos)
+            if any(place_key(*point) in new for point in self.points_of(photo))
+        ]
+        self._notify("photos_changed", rows)
+
+    def points_of(self, photo: Photo) -> list[LatLon]:
+        """Every point the details panel names for a photo."""
+        points = [p for p in (photo.confirmed, photo.exif) if p is not None]
+        if photo.prediction is not None:
+            pred = photo.prediction
+            points += [pred.best, pred.centre] + [(c[0], c[1]) for c in pred.candidates]
+        return points
+
+    def unnamed_points(self, photos: Iterable[Photo]) -> list[LatLon]:
+        """Points of these photos that have no place name yet (each once)."""
+        todo = {}
+        for photo in photos:
+            for lat, lon in self.points_of(photo):
+                if place_key(lat, lon) not in self._places:
+                    todo[place_key(lat, lon)] = (lat, lon)
+        return list(todo.values())
+
+    def place_of(self, photo: Photo) -> str:
+        """The place column: the name of the photo's main location, if known."""
+        loc = photo.location()
+        return "" if loc is None else self.place_at(*loc[0]) or ""
+
+    # -- what the map shows --------------------------------------------------------------------
+    def pins(self) -> list[PhotoPin]:
+        pins = []
+        for photo in self.photos:
+            loc = photo.location()
+            if loc is not None:
+                (lat, lon), kind = loc
+                place = self.place_of(photo)
+                label = f"{photo.name} — {place}" if place else photo.name
+                pins.append(PhotoPin(photo.key, lat, lon, kind, label))
+        return pins
+
+    def candidate_pins(self, key: str) -> list[CandidatePin]:
+        photo = self.photo(key)
+        if photo is None or photo.prediction is None:
+            return []
+        pins = []
+        for rank, (lat, lon, share) in enumerate(photo.prediction.candidates, 1):
+            place = self.place_at(lat, lon)
+            label = f"#{rank}: {share:.0%}" + (f" — {place}" if place else "")
+            pins.append(CandidatePin(lat, lon, share, label))
+        return pins
+
+    def samples_of(self, key: str) -> list[tuple[float, float]]:
+        photo = self.photo(key)
+        if photo is None or photo.prediction is None:
+            return []
+        return [(float(a), float(b)) for a, b in photo.prediction.samples]
+
+    # -- export and write-back -------------------------------------------------------------------
+    def records(self, keys: Iterable[str]):
+        """Export records (:class:`locdiff_core.photo.export.PhotoRecord`) of the photos among
+        ``keys`` that have a location (confirmed, EXIF or predicted), in list order."""
+        from locdiff_core.photo.export import Candidate, PhotoRecord
+
+        wanted = set(keys)
+        out = []
+        for photo in self.photos:
+            if photo.key not in wanted or photo.load_error:
+                continue
+            pred = photo.prediction
+            if pred is None and photo.exif is None and photo.confirmed is None:
+                continue  # nothing to export (PhotoRecord would refuse it)
+            fields = {}
+            if pred is not None:
+                fields = dict(
+                    best_lat=pred.best[0],
+                    best_lon=pred.best[1],
+                    centre_lat=pred.centre[0],
+                    centre_lon=pred.centre[1],
+                    radii_km=((0.5, pred.radius50_km), (0.9, pred.radius90_km)),
+                    candidates=tuple(Candidate(*c) for c in pred.candidates),
+                    engine=Engine(pred.engine).value,
+                )
+            exif, confirmed = photo.exif or (None, None), photo.confirmed or (None, None)
+            record = PhotoRecord(
+                path=photo.path,
+                exif_lat=exif[0],
+                exif_lon=exif[1],
+                confirmed_lat=confirmed[0],
+                confirmed_lon=confirmed[1],
+                **fields,
+            )
+            lat, lon, _source = record.location  # the order of trust is the record's
+            out.append(dataclasses.replace(record, place=self.place_at(lat, lon) or ""))
+        return out
+
+    def write_plan(self, keys: Iterable[str]) -> list[WriteItem]:
+        """The confirmed photos among ``keys`` (in list order): what "Write to photos" writes."""
+        wanted = set(keys)
+        return [
+            WriteItem(p.path, p.key, *p.confirmed)
+            for p in self.photos
+            if p.key in wanted and p.confirmed is not None and not p.load_error
+        ]
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _changed(self, key: str) -> None:
+        self._notify("photos_changed", [self._rows[key]])
+
+    def _notify(self, method: str, *args) -> None:
+        for listener in list(self.listeners):
+            getattr(listener, method)(*args)
+
+
+def distance_km(a: LatLon, b: LatLon) -> float | None:
+    """Great-circle distance between two points (``locdiff_core.geo``), or None while the
+    model side (torch) is still being imported by the prediction worker: the window never
+    waits for that import, and shows the distance once the worker is ready."""
+    great_circle_km = getattr(sys.modules.get("locdiff_core.geo"), "great_circle_km", None)
+    if great_circle_km is None:
+        return None
+    return float(great_circle_km(a[0], a[1], b[0], b[1]))
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export wrote, for the status bar."""
+
+    path: Path
+    written: int
+    skipped: tuple[str, ...] = ()  # names of the photos left out (no location, or unusable)
+
+
+EXPORT_FORMATS = {"csv": "CSV", "geojson": "GeoJSON", "gpx": "GPX"}
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What an export will write, taken from the session in the window's thread; ``write``
+    may then run in a background task without touching the session."""
+
+    records: tuple
+    skipped: tuple[str, ...]
+    fmt: str
+
+    def write(self, path: Path | str) -> ExportSummary:
+        from locdiff_core.photo import export as ex
+
+        writers = {"csv": ex.write_csv, "geojson": ex.write_geojson, "gpx": ex.write_gpx}
+        writers[self.fmt](list(self.records), path)
+        return ExportSummary(Path(path), len(self.records), self.skipped)
+
+
+def export_plan(session: Session, keys: Sequence[str], fmt: str) -> ExportPlan:
+    """What exporting ``keys`` as CSV, GeoJSON or GPX writes: each photo at its confirmed, else
+    EXIF, else predicted position, with all of them as fields; the names of those left out
+    (no location). Raises ValueError for an unknown format or when no photo among ``keys`` has
+    a location."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    records = session.records(keys)
+    if not records:
+        raise ValueError(
+            "none of these photos has a location yet (confirmed, from EXIF or predicted); "
+            "predict them first"
+        )
+    done = {r.path for r in records}
+    wanted = set(keys)
+    skipped = tuple(p.name for p in session.photos if p.key in wanted and p.path not in done)
+    return ExportPlan(tuple(records), skipped, fmt)

@@ -1,0 +1,107 @@
+"""Writing the confirmed locations into the photos, and undoing the last such write.
+
+Qt-free; the window runs these on a pool thread (:class:`app.workers.loaders.Task`). The work is
+:func:`locdiff_core.photo.write_gps` (lossless, atomic, with backups) and
+:func:`locdiff_core.photo.undo_last_batch`. ``write_gps`` takes one position per call and keeps
+one undo batch per journal folder, so a write of many photos at many positions keeps one
+journal per position under one folder of its own (``<data dir>/write-journal``); starting a
+new write forgets the previous one, as the command line's journal does, and "Undo last write"
+undoes every part.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from app.model.session import WriteItem
+from app.model.settings import Settings, data_dir
+from locdiff_core.photo import (
+    BackupMode,
+    FileResult,
+    WriteConfig,
+    WriterBackend,
+    undo_last_batch,
+    write_gps,
+)
+from locdiff_core.photo.journal import JournalError
+
+ProgressFn = Callable[[int, int], None]
+CancelledFn = Callable[[], bool]
+
+
+def journal_root() -> Path:
+    """Where the app keeps the undo journal of its last write (``LOCDIFF_DATA_DIR`` moves it)."""
+    return data_dir() / "write-journal"
+
+
+def write_config(settings: Settings, journal_dir: Path | None) -> WriteConfig:
+    return WriteConfig(
+        backend=WriterBackend(settings.write_method),
+        backup=BackupMode.NEXT_TO_FILE if settings.write_backup else BackupMode.NONE,
+        journal_dir=journal_dir,
+    )
+
+
+def write_locations(
+    items: Sequence[WriteItem],
+    settings: Settings,
+    root: Path | None = None,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+) -> list[tuple[str, FileResult]]:
+    """Write each item's position into its file; ``(key, result)`` per item, in item order."""
+    root = journal_root() if root is None else root
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    groups: dict[tuple[float, float], list[WriteItem]] = {}
+    for item in items:
+        groups.setdefault((item.lat, item.lon), []).append(item)
+    by_key: dict[str, FileResult] = {}
+    done = 0
+    for number, ((lat, lon), group) in enumerate(groups.items()):
+        config = write_config(settings, root / f"{number:06d}")
+
+        def step(n: int, _total: int, base=done) -> None:
+            if progress is not None:
+                progress(base + n, len(items))
+
+        results = write_gps(
+            [i.path for i in group], lat, lon, config=config, progress=step, cancelled=cancelled
+        )
+        by_key.update((i.key, r) for i, r in zip(group, results, strict=True))
+        done += len(group)
+    return [(i.key, by_key[i.key]) for i in items]
+
+
+def undo_last_write(root: Path | None = None) -> list[FileResult[str]]:
+    """Put back every file of the app's last write; ``ValueError`` when there is nothing to undo."""
+    root = journal_root() if root is None else root
+    parts = sorted(root.iterdir(), reverse=True) if root.is_dir() else []
+    results: list[FileResult[str]] = []
+    for part in parts:
+        try:
+            results += undo_last_batch(part)
+        except JournalError:  # damaged, or held by another write: say so, delete nothing
+            raise
+        except ValueError:  # this part wrote nothing (all its files failed), or is done
+            shutil.rmtree(part, ignore_errors=True)
+            continue
+        if not (part / "gps-undo").exists():  # fully undone: the journal removed itself
+            shutil.rmtree(part, ignore_errors=True)
+    if not results:
+        raise ValueError("nothing to undo: no write of GPS positions from the app is recorded")
+    return results
+
+
+def describe_write(result: FileResult) -> str:
+    """What happened to one file, for its row in the photo list."""
+    if not result.ok:
+        return f"write failed: {result.error.message}"
+    outcome = result.value
+    text = f"written ({outcome.method.value})"
+    if outcome.backup is not None:
+        text += f", original kept as {outcome.backup.name}"
+    return f"{text}; {result.warning}" if result.warning else text
