@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from app.model.model_info import ModelState
 from locdiff_core import __version__
 
 TITLE = "LocDiff Studio"
@@ -108,14 +109,14 @@ class _Screenshot:
         if self.stage == "loading" and w.loading_done():
             self.stage = "predicting" if self.predict else "waiting for the map"
         if self.stage == "predicting":
-            if w.model_state in ("missing", "invalid", "weights"):
+            if w.model_state.unusable:
                 self.error = f"cannot predict: {_plain(w.model_panel.text.text())}"
                 return True
-            if self.job is None and w.model_state == "ready":
+            if self.job is None and w.model_state is ModelState.READY:
                 self.job = w.predict([p.key for p in w.session.photos]) or -1
             if self.job is not None and not w.predictor.busy:
                 self.stage = "waiting for the map"
-        settled = w.map.is_ready() and not w.tasks.busy and w.model_state != "loading"
+        settled = w.map.is_ready() and not w.tasks.busy and w.model_state is not ModelState.LOADING
         if self.stage == "waiting for the map" and settled:
             # the page runs our calls in order: once it answers this one it has every pin
             self.stage = "waiting for the map to draw"

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from app.downloads import WeightsDownload, download_model
 from app.map.map_panel import MapPanel
 from app.model.coordinates import format_decimal
-from app.model.model_info import NO_MODEL, ModelInfo, unavailable_reason
+from app.model.model_info import NO_MODEL, ModelInfo, ModelState, unavailable_reason
 from app.model.session import PhotoPrediction, PhotoState, Session, place_key
 from app.model.settings import Settings, load_settings, save_settings
 from app.outputs import Outputs
@@ -76,7 +76,7 @@ class MainWindow(QMainWindow):
         self.session = Session()
         self.prompts = Prompts(self)
         self.notices: list[str] = []  # every message shown in the status bar, oldest first
-        self.model_state = "missing"
+        self.model_state = ModelState.MISSING
         self.model_info: ModelInfo = NO_MODEL  # the loaded model's engines, or what to fetch
         self._selected: list[str] = []
         self._current: str | None = None
@@ -407,7 +407,7 @@ class MainWindow(QMainWindow):
         """Load the settings' model in the worker (without a checkpoint: GeoCLIP, when the
         image encoder's weights are on disk)."""
         what = self.settings.checkpoint or "GeoCLIP (looking for the image encoder's weights)"
-        self._model_status("loading", f"loading {what}…")
+        self._model_status(ModelState.LOADING, f"loading {what}…")
         self.predictor.load_model(self.settings)
 
     def _model_info(self, info: ModelInfo) -> None:
@@ -415,9 +415,9 @@ class MainWindow(QMainWindow):
         self.engine_box.show_choices(self.settings.engine, info)
 
     def _model_status(self, state: str, text: str) -> None:
-        self.model_state = state
+        self.model_state = state = ModelState(state)
         self.model_panel.set_state(state, text, self.model_info)
-        labels = {"ready": f"Model: {text}", "loading": "Loading the model…"}
+        labels = {ModelState.READY: f"Model: {text}", ModelState.LOADING: "Loading the model…"}
         self.model_label.setText(labels.get(state, "No model"))
 
     def import_checkpoint(self) -> None:
@@ -445,7 +445,7 @@ class MainWindow(QMainWindow):
         if engine != self.settings.engine:
             self.apply_settings(dataclasses.replace(self.settings, engine=engine))
         reason = unavailable_reason(engine, self.model_info)
-        if self.model_state == "ready" and reason:
+        if self.model_state is ModelState.READY and reason:
             self.notify(reason)
 
     def edit_settings(self) -> None:
@@ -465,7 +465,7 @@ class MainWindow(QMainWindow):
         model_fields = ("checkpoint", "encoder_weights", "device")
         if (
             any(getattr(new, f) != getattr(old, f) for f in model_fields)
-            or self.model_state != "ready"
+            or self.model_state is not ModelState.READY
         ):
             self.load_model()
 
@@ -478,14 +478,14 @@ class MainWindow(QMainWindow):
 
     def predict(self, keys: Sequence[str]) -> int | None:
         """Queue a prediction of these photos; returns the job id (None when nothing started)."""
-        if self.model_state in ("missing", "invalid", "weights"):
+        if self.model_state.unusable:
             self.notify(
                 "no model to predict with: get the pretrained model, import a checkpoint, "
                 "train one, or download weights"
             )
             return None
         reason = unavailable_reason(self.settings.engine, self.model_info)
-        if self.model_state == "ready" and reason:
+        if self.model_state is ModelState.READY and reason:
             self.notify(reason)
             return None
         photos = [self.session.photo(k) for k in keys]

@@ -31,10 +31,11 @@ from locdiff_core.config_fields import Int, parse_field, refuse_unknown, require
 from locdiff_core.diffusion import DiffusionConfig
 from locdiff_core.encoder_identity import require_same_encoder
 from locdiff_core.nn import CSUNet, CSUNetConfig
+from locdiff_core.run_layout import CHECKPOINT_FILE
 
 FORMAT = "locdiff-checkpoint"
 FORMAT_VERSION = 1
-FILE_NAME = "checkpoint.safetensors"
+FILE_NAME = CHECKPOINT_FILE
 CONFIG_KEY = "locdiff_config"
 SHA256_KEY = "locdiff_sha256"
 _TOP_LEVEL = {"format", "format_version", "model", "diffusion", "encoder", "training"}

@@ -12,7 +12,7 @@ the command line read these names without loading a model).
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 
 class Engine(StrEnum):
@@ -63,3 +63,11 @@ def parse_engine(value: str) -> Engine:
     except ValueError:
         choices = ", ".join(e.value for e in Engine)
         raise ValueError(f"unknown engine {value!r}; choose one of {choices}") from None
+
+
+class SamplerKind(Enum):
+    """The samplers LocDiffusion draws with (:mod:`locdiff_core.diffusion.samplers`): DDPM's
+    ancestral steps, or DDIM's deterministic strided ones (Song et al., ICLR 2021)."""
+
+    DDPM = "ddpm"
+    DDIM = "ddim"

@@ -34,7 +34,6 @@ import torch
 from torch import Tensor
 
 from locdiff_core.atomic_file import atomic_write
-from locdiff_core.checkpoint import FILE_NAME as CHECKPOINT_FILE
 from locdiff_core.checkpoint import (
     check_encoder,
     content_sha256,
@@ -42,13 +41,12 @@ from locdiff_core.checkpoint import (
     nonfinite_problem,
     read_config,
 )
+from locdiff_core.run_layout import CHECKPOINT_FILE, METRICS_FILE, STATE_FILE
 from trainer import distributed
 from trainer.config import TrainConfig, resume_mismatches
 from trainer.data import EmbeddingSet, load_embeddings
 from trainer.split import SPLIT_FILE, Split, drop_near, read_split, split_by_distance, write_split
 
-STATE_FILE = "training_state.pt"
-STOP_FILE = "STOP"
 _FORMAT = "locdiff-training-state"
 _VERSION = 1
 
@@ -151,7 +149,7 @@ def read_saved_config(run_dir: Path) -> TrainConfig:
 def truncate_metrics(out: Path, step: int) -> int:
     """Drop the metrics lines past ``step`` (written after the last save of an interrupted
     run), so a resumed run's plot does not double back; returns how many were dropped."""
-    path = out / "metrics.jsonl"
+    path = out / METRICS_FILE
     if not path.exists():
         return 0
     keep, dropped = [], 0

@@ -53,6 +53,7 @@ from locdiff_core.geo import great_circle_km
 from locdiff_core.metrics import summarize
 from locdiff_core.nn import CSUNet, CSUNetConfig
 from locdiff_core.predictor import Predictor, PredictorConfig
+from locdiff_core.run_layout import LOG_FILE, METRICS_FILE, STOP_FILE
 from trainer import distributed, run_state
 from trainer.config import LRSchedule, Precision, TrainConfig, learning_rate
 from trainer.data import EmbeddingSet, load_embeddings
@@ -87,13 +88,13 @@ class RunWriter:
 
     def log(self, line: str, echo: bool = True) -> None:
         if self.is_main:
-            self._append("train.log", f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}")
+            self._append(LOG_FILE, f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}")
             if echo:
                 self.echo(line)
 
     def metrics(self, record: dict) -> None:
         if self.is_main:
-            self._append("metrics.jsonl", json.dumps(record))
+            self._append(METRICS_FILE, json.dumps(record))
 
 
 def _progress_bar(done: int, total: int, width: int = 30) -> str:
@@ -346,7 +347,7 @@ def _train(config: TrainConfig, env: distributed.DistEnv, writer: RunWriter, res
     has_val = config.val is not None or config.val_fraction > 0
     start = time.perf_counter()
     window_loss, window_n, window_t, paused = 0.0, 0, time.perf_counter(), 0.0
-    stop_file = config.out / run_state.STOP_FILE if env.is_main else None
+    stop_file = config.out / STOP_FILE if env.is_main else None
     with distributed.StopRequest(stop_file) as stop:
         while run.step < end:
             epoch = run.step // spe
@@ -426,7 +427,7 @@ def _log_stop(writer: RunWriter, config: TrainConfig, reason, step: int, env) ->
         f"stopped after step {step} on request ({reason or 'asked on another process'}); "
         f"checkpoint saved; continue with `locdiff train --resume {config.out}`"
     )
-    stop_file = config.out / run_state.STOP_FILE
+    stop_file = config.out / STOP_FILE
     if env.is_main and stop_file.exists():
         stop_file.unlink()
         writer.log(f"removed {stop_file} (it has been honoured)")

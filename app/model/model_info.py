@@ -10,12 +10,30 @@ torch. The worker (:mod:`app.workers.prediction`) fills a :class:`ModelInfo` aft
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from locdiff_core.download import DEFAULT_HF_ENDPOINT, hf_endpoint
 from locdiff_core.encoder_weights import default_cache_dir
 from locdiff_core.engines import GEOCLIP_BACKBONE, Engine
 
 AUTO = "auto"
+
+
+class ModelState(StrEnum):
+    """Where the window's model stands, as the prediction worker reports it."""
+
+    MISSING = "missing"  # no model yet (nothing set, or the checkpoint is not there)
+    LOADING = "loading"
+    READY = "ready"
+    WEIGHTS = "weights"  # a checkpoint whose image-encoder weights are absent
+    INVALID = "invalid"  # a file that cannot be a model; the message says why
+
+    @property
+    def unusable(self) -> bool:
+        """Whether predicting must wait for the user to bring a model."""
+        return self in (ModelState.MISSING, ModelState.INVALID, ModelState.WEIGHTS)
+
+
 ENGINE_CHOICES = (AUTO, *(e.value for e in Engine))  # Settings.engine values
 
 #: what "Get the pretrained model" downloads, as the user reads it

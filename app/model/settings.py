@@ -22,6 +22,8 @@ import platformdirs
 
 from app.model.model_info import ENGINE_CHOICES
 from locdiff_core.atomic_file import atomic_write
+from locdiff_core.engines import SamplerKind
+from locdiff_core.photo.writing import WriterBackend
 
 APP_NAME = "LocDiff Studio"
 FILE_NAME = "settings.json"
@@ -31,8 +33,8 @@ DATA_ENV = "LOCDIFF_DATA_DIR"
 CACHE_ENV = "LOCDIFF_CACHE_DIR"
 
 DEVICES = ("auto", "cpu", "cuda")
-SAMPLERS = ("ddim", "ddpm")  # locdiff_core.diffusion.SamplerKind values
-WRITE_METHODS = ("auto", "builtin", "exiftool")  # locdiff_core.photo.WriterBackend values
+SAMPLERS = (SamplerKind.DDIM.value, SamplerKind.DDPM.value)  # the default first
+WRITE_METHODS = tuple(backend.value for backend in WriterBackend)
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 

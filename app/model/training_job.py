@@ -21,10 +21,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-STOP_FILE = "STOP"  # trainer.run_state.STOP_FILE (the app does not import trainer)
-METRICS_FILE = "metrics.jsonl"
-CHECKPOINT_FILE = "checkpoint.safetensors"
-STATE_FILE = "training_state.pt"
+# The run folder's files, re-exported for the Trainer tab (the "X as X" form marks them so).
+from locdiff_core.run_layout import CHECKPOINT_FILE as CHECKPOINT_FILE
+from locdiff_core.run_layout import METRICS_FILE as METRICS_FILE
+from locdiff_core.run_layout import STATE_FILE as STATE_FILE
+from locdiff_core.run_layout import STOP_FILE as STOP_FILE
+
 DEFAULT_PORT = 29500
 # A child process answers how many CUDA devices there are, so torch stays out of the GUI.
 GPU_PROBE = "import torch; print(torch.cuda.device_count() if torch.cuda.is_available() else 0)"

@@ -26,6 +26,7 @@ from app.model.model_info import (
     NO_MODEL,
     EncoderWanted,
     ModelInfo,
+    ModelState,
     download_source,
     megabytes,
 )
@@ -63,7 +64,7 @@ class ModelPanel(QFrame):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.state, self.info, self._message = "missing", NO_MODEL, "no model yet"
+        self.state, self.info, self._message = ModelState.MISSING, NO_MODEL, "no model yet"
         self.text = _label(self)
         self.note = _label(self)  # what a cancelled or failed download kept
         self.weights_button = QPushButton("Get the pretrained model…", self)
@@ -101,25 +102,26 @@ class ModelPanel(QFrame):
         self.download_row.addWidget(self.cancel_button)
         self._download_total = 0
 
-    def set_state(self, state: str, message: str, info: ModelInfo = NO_MODEL) -> None:
-        """``state``: ready, loading, missing, weights (a checkpoint's encoder weights are
-        absent) or invalid; ``info.wanted``: the weights a download can fetch, if any."""
+    def set_state(self, state: ModelState, message: str, info: ModelInfo = NO_MODEL) -> None:
+        """Show ``state`` and ``message``; ``info.wanted``: the weights a download can fetch,
+        if any."""
+        state = ModelState(state)
         self.state, self.info, self._message = state, info, message
-        self.setVisible(state != "ready" or self.downloading)
-        wanted = info.wanted if state in ("missing", "weights") else None
+        self.setVisible(state is not ModelState.READY or self.downloading)
+        wanted = info.wanted if state in (ModelState.MISSING, ModelState.WEIGHTS) else None
         self._show_weights_button(wanted)
         for b in (self.import_button, self.train_button, self.download_button):
-            b.setVisible(state != "loading")
+            b.setVisible(state is not ModelState.LOADING)
         self.text.setText(self._describe(state, message, wanted))
 
-    def _describe(self, state: str, message: str, wanted: EncoderWanted | None) -> str:
+    def _describe(self, state: ModelState, message: str, wanted: EncoderWanted | None) -> str:
         detail = "" if message in ("", "no model yet") else f"<br>{_escape(message)}"
-        if state == "loading":
+        if state is ModelState.LOADING:
             return f"<b>Loading the model…</b>{detail}"
-        first_run = state == "missing" and wanted is not None and wanted.is_backbone
-        if state == "missing":
+        first_run = state is ModelState.MISSING and wanted is not None and wanted.is_backbone
+        if state is ModelState.MISSING:
             return f"<b>No model yet.</b>{detail}<br>{ways_text(first_run)}"
-        if state == "weights":
+        if state is ModelState.WEIGHTS:
             fetch = ""
             if wanted is not None:
                 fetch = (

@@ -36,7 +36,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from app.model.model_info import AUTO, BACKBONE, NO_MODEL, EncoderWanted, ModelInfo, by_hand
+from app.model.model_info import (
+    AUTO,
+    BACKBONE,
+    NO_MODEL,
+    EncoderWanted,
+    ModelInfo,
+    ModelState,
+    by_hand,
+)
 from app.model.session import PhotoPrediction
 from app.model.settings import Settings
 from app.workers.background import LOW, lower_this_thread
@@ -48,10 +56,10 @@ log = logging.getLogger(__name__)
 
 
 class ModelError(Exception):
-    """The model cannot be used; ``kind`` is "missing" (no model), "weights" (a checkpoint's
-    encoder weights are absent) or "invalid"; the message says how to fix it."""
+    """The model cannot be used; ``kind`` says why (:class:`ModelState`: missing, weights or
+    invalid); the message says how to fix it."""
 
-    def __init__(self, message: str, kind: str = "invalid") -> None:
+    def __init__(self, message: str, kind: ModelState = ModelState.INVALID) -> None:
         super().__init__(message)
         self.kind = kind
 
@@ -176,9 +184,7 @@ class PredictJob:
 class PredictionWorker(QObject):
     """Owns the pipeline; runs in the controller's thread. Signals carry the job id."""
 
-    model_status = Signal(
-        str, str
-    )  # state ("loading", "ready", "missing", "weights", "invalid"), text
+    model_status = Signal(str, str)  # a ModelState value, text
     model_info = Signal(object)  # ModelInfo, sent before each final model_status
     progress = Signal(int, float, str)  # job, fraction done 0..1, text
     predicted = Signal(int, str, object)  # job, key, PhotoPrediction
@@ -218,13 +224,13 @@ class PredictionWorker(QObject):
         if key == self._model_key:
             return
         what = f"the model from {path}" if path else "GeoCLIP (CLIP ViT-L/14 and GeoCLIP's heads)"
-        self.model_status.emit("loading", f"loading {what}…")
+        self.model_status.emit(ModelState.LOADING, f"loading {what}…")
         pipeline, device = self._load_pipeline(settings)
         self._pipeline, self._model_key = pipeline, key
         self._warm_model(settings)
         engines = tuple(e.value for e in pipeline.engines)
         self.model_info.emit(ModelInfo(engines, pipeline.default_engine.value))
-        self.model_status.emit("ready", describe_pipeline(pipeline, path, device))
+        self.model_status.emit(ModelState.READY, describe_pipeline(pipeline, path, device))
 
     def _checkpoint_mtime(self, path: str) -> int | None:
         """The checkpoint file's modification time (a new file under the same name reloads);
@@ -237,7 +243,7 @@ class PredictionWorker(QObject):
             return os.stat(checkpoint_path(path)).st_mtime_ns
         except OSError:
             message = f"{path}: no checkpoint there; import another one"
-            raise self._model_failed(ModelError(message, kind="missing")) from None
+            raise self._model_failed(ModelError(message, kind=ModelState.MISSING)) from None
 
     def _load_pipeline(self, settings: Settings):
         """The factory's pipeline and the device it runs on; failures become ModelErrors."""
@@ -251,9 +257,10 @@ class PredictionWorker(QObject):
         except WeightsNotFoundError as exc:
             first_run = not settings.checkpoint and not settings.encoder_weights
             if first_run:
-                failure = ModelError("no model yet", kind="missing")
+                failure = ModelError("no model yet", kind=ModelState.MISSING)
             else:
-                failure = ModelError(str(exc), kind="weights" if settings.checkpoint else "missing")
+                kind = ModelState.WEIGHTS if settings.checkpoint else ModelState.MISSING
+                failure = ModelError(str(exc), kind=kind)
             raise self._model_failed(failure, wanted_weights(settings)) from exc
         except (ValueError, OSError, RuntimeError) as exc:
             raise self._model_failed(ModelError(str(exc))) from exc
@@ -265,7 +272,7 @@ class PredictionWorker(QObject):
             return
         self._last_gallery_report = now
         self.model_status.emit(
-            "loading",
+            ModelState.LOADING,
             f"preparing GeoCLIP's gallery, once: {done:,} of {total:,} places encoded…",
         )
 

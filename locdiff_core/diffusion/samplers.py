@@ -17,18 +17,13 @@ progress callable and a cancel callable.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from locdiff_core.diffusion.gaussian import GaussianDiffusion
-
-
-class SamplerKind(enum.Enum):
-    DDPM = "ddpm"
-    DDIM = "ddim"
+from locdiff_core.engines import SamplerKind
 
 
 class CancelledError(Exception):

@@ -6,7 +6,7 @@ Given coefficients ``e``, decoding returns the location whose window (spherical 
 Search (no anchors given):
 
 1. ``f = e . Y`` on an equiangular grid through per-ring Legendre sums and an inverse real FFT
-   (:mod:`grid`), and ``log Z`` with sharp peaks refined (:mod:`density`).
+   (:mod:`grid`), and ``log Z`` with sharp peaks refined (:mod:`density`, :mod:`peaks`).
 2. Candidates: the local maxima of ``f`` (every mode of ``q`` is one), refined by Newton's
    method in float64, and the local maxima of the window mass on the grid (which catch broad
    mass spread over several small bumps); duplicates are suppressed.
@@ -37,12 +37,11 @@ from locdiff_core.geo import (
     latlon_to_xyz,
     xyz_to_latlon,
 )
+from locdiff_core.shdd.caps import cap_quadrature
 from locdiff_core.shdd.density import (
-    cap_quadrature,
     check_coeffs,
     default_grid,
     find_peaks,
-    grid_maxima,
     kernel_sigma_rad,
     log_partition,
     suppress_nearby,
@@ -50,6 +49,7 @@ from locdiff_core.shdd.density import (
 from locdiff_core.shdd.grid import disc_sums, evaluate_grid
 from locdiff_core.shdd.harmonics import encode
 from locdiff_core.shdd.local import LocalEvaluator
+from locdiff_core.shdd.peaks import grid_maxima
 
 _MEAN_SHIFT_ITERATIONS = 12
 _MEAN_SHIFT_TOL_RAD = 1e-9  # 6 mm

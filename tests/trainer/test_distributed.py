@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file
 
 from locdiff_core.checkpoint import load_checkpoint
+from locdiff_core.run_layout import STATE_FILE
 from trainer import run_state, train
 from trainer.cli import main
 from trainer.data import save_embeddings
@@ -93,7 +94,7 @@ def _max_diff(a: dict, b: dict) -> float:
 
 
 def _step_of(run: Path) -> int:
-    return run_state.parse_training_state((run / run_state.STATE_FILE).read_bytes(), "t").step
+    return run_state.parse_training_state((run / STATE_FILE).read_bytes(), "t").step
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from locdiff_core.checkpoint import content_sha256
+from locdiff_core.run_layout import STATE_FILE
 from trainer import run_state
 from trainer.cli import main
 from trainer.data import save_embeddings
@@ -30,7 +31,7 @@ def run(tmp_path):
 
 
 def _state(run):
-    path = run / run_state.STATE_FILE
+    path = run / STATE_FILE
     return path, run_state.parse_training_state(path.read_bytes(), str(path))
 
 
@@ -74,7 +75,7 @@ def test_a_saved_state_reads_back_checked(run):
 
 
 def test_a_bit_flip_in_the_state_tensors_is_refused_as_damage(run, capsys):
-    path = run / run_state.STATE_FILE
+    path = run / STATE_FILE
     intact = path.read_bytes()
     _flip_tensor_bit(path)
     torch.load(path, weights_only=True)  # torch itself reads the flipped file without a word
@@ -92,7 +93,7 @@ def test_a_bit_flip_in_the_state_tensors_is_refused_as_damage(run, capsys):
 
 
 def test_nan_in_the_saved_weights_is_named_as_damage_not_divergence(run, capsys):
-    path = run / run_state.STATE_FILE
+    path = run / STATE_FILE
 
     def poison(blob):
         blob["model"]["out.bias"][0] = float("nan")
@@ -108,7 +109,7 @@ def test_nan_in_the_saved_weights_is_named_as_damage_not_divergence(run, capsys)
 
 
 def test_inf_in_the_optimizer_moments_is_named(run):
-    path = run / run_state.STATE_FILE
+    path = run / STATE_FILE
 
     def poison(blob):
         blob["optimizer"]["state"][0]["exp_avg_sq"].view(-1)[0] = float("inf")
@@ -119,7 +120,7 @@ def test_inf_in_the_optimizer_moments_is_named(run):
 
 
 def test_a_state_without_a_sha256_is_read_unchecked_with_a_note(run, capsys):
-    path = run / run_state.STATE_FILE
+    path = run / STATE_FILE
     _rewrite(path, lambda blob: None, record_sha256=False)
     assert not _state(run)[1].checked
     code, err = _resume(run, capsys)
