@@ -43,8 +43,9 @@ from locdiff_core.encoder_weights import (
     no_checksum_hint,
     reload_hint,
 )
-from locdiff_core.photo.errors import PhotoError, PhotoErrorKind, call_for_file
-from locdiff_core.photo.reading import open_image, to_rgb
+from locdiff_core.image_pixels import PhotoPixels, as_list
+from locdiff_core.photo.errors import PhotoError, PhotoErrorKind
+from locdiff_core.photo.reading import to_rgb
 from locdiff_core.photo.safe_io import sha256_of
 
 _OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -454,10 +455,10 @@ class ImageEncoder:
             raise ValueError("batch_size must be >= 1 and num_workers >= 0")
         paths = [Path(p) for p in paths]
         loader = torch.utils.data.DataLoader(
-            _PhotoPixels(paths, self.preprocess, self.decode_min_px),
+            PhotoPixels(paths, self.preprocess, self.decode_min_px, make_transform),
             batch_size=batch_size,
             num_workers=num_workers,
-            collate_fn=_as_list,
+            collate_fn=as_list,
         )
         done = 0
         if progress is not None:
@@ -477,33 +478,3 @@ class ImageEncoder:
             done += len(batch)
             if progress is not None:
                 progress(done, len(paths))
-
-
-def _as_list(batch: list) -> list:
-    return batch
-
-
-class _PhotoPixels(torch.utils.data.Dataset):
-    """Decoded, preprocessed photos for the DataLoader; failures travel as plain tuples
-    (a PhotoError does not pickle across worker processes)."""
-
-    def __init__(self, paths: list[Path], preprocess: dict, decode_min_px: int) -> None:
-        self.paths, self.preprocess, self.decode_min_px = paths, preprocess, decode_min_px
-        self._transform = None
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_transform": None}
-
-    def _pixels(self, path: Path) -> torch.Tensor:
-        if self._transform is None:
-            self._transform = make_transform(self.preprocess)
-        return self._transform(open_image(path, min_size=self.decode_min_px))
-
-    def __getitem__(self, i: int):
-        result = call_for_file(self.paths[i], self._pixels)
-        if result.ok:
-            return i, result.value, None
-        return i, None, (result.error.kind.value, result.error.message)

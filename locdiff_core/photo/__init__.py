@@ -16,13 +16,13 @@ batch functions return one :class:`~.errors.FileResult` per file and never stop 
 from locdiff_core.photo.errors import FileResult, PhotoError, PhotoErrorKind
 from locdiff_core.photo.gps import GpsFix, GpsSource, read_gps, read_gps_batch
 from locdiff_core.photo.reading import ReadConfig, open_image, thumbnail, thumbnails
+from locdiff_core.photo.undo import undo_last_batch
 from locdiff_core.photo.writing import (
     BackupMode,
     WriteConfig,
     WriteMethod,
     WriterBackend,
     remove_gps,
-    undo_last_batch,
     write_gps,
 )
 

@@ -14,12 +14,12 @@ from photo_samples import writable_copy
 from PIL import Image
 
 from locdiff_core.photo.journal import Journal, JournalBusyError, JournalError
+from locdiff_core.photo.undo import undo_last_batch
 from locdiff_core.photo.writing import (
     WriteConfig,
     WriteMethod,
     WriterBackend,
     remove_gps,
-    undo_last_batch,
     write_gps,
 )
 

@@ -12,6 +12,7 @@ from locdiff_core.photo import safe_io
 from locdiff_core.photo.errors import PhotoErrorKind
 from locdiff_core.photo.gps import GpsSource, read_gps
 from locdiff_core.photo.reading import heif_available
+from locdiff_core.photo.undo import undo_last_batch
 from locdiff_core.photo.writing import (
     BackupMode,
     WriteConfig,
@@ -19,7 +20,6 @@ from locdiff_core.photo.writing import (
     WriterBackend,
     check_position,
     remove_gps,
-    undo_last_batch,
     write_gps,
 )
 

@@ -22,7 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from trainer.embed_cli import add_encoder_options, add_sha256_option
+from trainer.cli.embed import add_encoder_options, add_sha256_option
 
 _DATA_CHUNK = 256  # embeddings predicted together (bounds the hybrid's region masks)
 

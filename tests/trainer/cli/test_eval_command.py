@@ -142,7 +142,7 @@ def test_eval_names_a_wrong_csv_or_folder_before_loading_a_model(run, tiny_encod
 def test_eval_with_the_geoclip_engine_needs_no_checkpoint(vit_l14, geoclip_cache, tmp_path, capsys):
     from pathlib import Path
 
-    gps = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "exif-samples" / "jpg"
+    gps = Path(__file__).resolve().parents[4] / "shared" / "testdata" / "exif-samples" / "jpg"
     names = ["DSCN0010.jpg", "DSCN0012.jpg"]
     table = tmp_path / "test.csv"
     table.write_text("IMG_ID,LAT,LON\n" + "".join(f"{n},43.47,11.88\n" for n in names))

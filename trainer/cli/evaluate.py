@@ -19,15 +19,15 @@ import json
 import sys
 from pathlib import Path
 
-from trainer.embed_cli import add_encoder_options
-from trainer.predict_cli import add_engine_options
+from trainer.cli.embed import add_encoder_options
+from trainer.cli.predict import add_engine_options
 
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``eval`` subcommand on ``parser.add_subparsers()``'s result."""
     parser = subparsers.add_parser(
         "eval",
-        help="score predictions, or a checkpoint on images: accuracy 1-2500 km, median, GeoScore",
+        help="score predictions, or a checkpoint on images (accuracy, median, GeoScore)",
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("--pred", type=Path, metavar="PRED.csv", help="from `locdiff predict`")
@@ -71,8 +71,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_images(args: argparse.Namespace) -> int:
+    from trainer.cli.predict import pipeline_config
     from trainer.evaluate import evaluate_images, format_table
-    from trainer.predict_cli import pipeline_config
     from trainer.predictions import write_predictions
     from trainer.progress import StageBars
 

@@ -33,13 +33,13 @@ from locdiff_core.photo.exiftool import close_shared
 from locdiff_core.photo.gps import describe, read_gps_batch
 from locdiff_core.photo.leftovers import folders_of, sweep_leftovers
 from locdiff_core.photo.reading import find_photos
+from locdiff_core.photo.undo import undo_last_batch
 from locdiff_core.photo.writing import (
     BackupMode,
     WriteConfig,
     WriteOutcome,
     WriterBackend,
     remove_gps,
-    undo_last_batch,
     write_gps,
 )
 

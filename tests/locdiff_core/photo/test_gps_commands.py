@@ -12,7 +12,7 @@ import pytest
 
 from trainer import cli
 
-SAMPLES = Path(__file__).parents[2] / ".." / "shared" / "testdata" / "exif-samples"
+SAMPLES = Path(__file__).parents[3] / ".." / "shared" / "testdata" / "exif-samples"
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def many_copies(folder: Path, count: int) -> list[Path]:
 def run_gps(state: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "trainer", "gps", *args],
-        cwd=Path(__file__).parents[2],
+        cwd=Path(__file__).parents[3],
         env={**os.environ, "LOCDIFF_STATE_DIR": str(state)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -1,8 +1,13 @@
-"""``locdiff``: the command line of LocDiff Studio.
+"""``locdiff``: the command line of LocDiff Studio, one module per group of commands.
 
-Subcommands are added by the components that own them (training, prediction, embedding and
-evaluation). ``locdiff selfcheck`` runs a headless check of the SHDD core;
-``locdiff gps read|write|remove|undo`` (:mod:`trainer.gps_cli`) handles photo positions.
+- ``locdiff selfcheck``: a headless check of the SHDD core (here);
+- ``locdiff train``, ``locdiff predict`` (:mod:`trainer.cli.model`, :mod:`trainer.cli.predict`);
+- ``locdiff embed``, ``locdiff download-encoder`` (:mod:`trainer.cli.embed`);
+- ``locdiff eval`` (:mod:`trainer.cli.evaluate`);
+- ``locdiff gps read|write|remove|undo`` (:mod:`locdiff_core.photo.cli`: photo positions need
+  nothing of the trainer).
+
+``locdiff --help`` lists every command on one line.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ import sys
 import time
 
 from locdiff_core import __version__
-from trainer.embed_cli import add_embed_parsers
-from trainer.eval_cli import add_eval_parser
-from trainer.gps_cli import add_gps_parser
-from trainer.model_cli import add_model_parsers
+from locdiff_core.photo.cli import add_gps_parser
+from trainer.cli.embed import add_embed_parsers
+from trainer.cli.evaluate import add_eval_parser
+from trainer.cli.model import add_model_parsers
 
 
 def _selfcheck(args: argparse.Namespace) -> int:
@@ -41,9 +46,21 @@ def _selfcheck(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+class _OneLineEach(argparse.HelpFormatter):
+    """Every command's help on its own line: argparse measures the command names two columns
+    less indented than it prints them, so the longest one (``download-encoder``) would push its
+    help to the next line; the help column is set past it here."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30, width=100)
+        self._action_max_length = len("download-encoder") + 6
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="locdiff", description="LocDiff Studio command line: find where photos were taken."
+        prog="locdiff",
+        description="LocDiff Studio command line: find where photos were taken.",
+        formatter_class=_OneLineEach,
     )
     parser.add_argument("--version", action="version", version=f"locdiff {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -16,7 +16,7 @@ from locdiff_core.nn import CSUNet, CSUNetConfig
 from trainer import cli
 from trainer.data import load_embeddings, save_embeddings
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "exif-samples" / "jpg"
+SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "testdata" / "exif-samples" / "jpg"
 TINY_768 = {
     "embed_dim": 768,
     "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},

@@ -1,11 +1,11 @@
 """``locdiff train``: the model from the command line; ``locdiff predict`` lives in
-:mod:`trainer.predict_cli`.
+:mod:`trainer.cli.predict`.
 
     locdiff train --data TRAIN [--val VAL | --val-fraction F --val-min-km KM] --out RUN_DIR \\
         --degree 47 --epochs 10 --batch-size 512 --seed 0 [--device cpu|cuda]
     torchrun --standalone --nproc-per-node N -m trainer train ...   (same options)
     locdiff train --resume RUN_DIR [--epochs MORE ...]
-    locdiff predict ...   (trainer.predict_cli)
+    locdiff predict ...   (trainer.cli.predict)
 
 ``TRAIN``, ``VAL`` and ``TEST`` are embedding datasets (a ``.npz`` file or a folder of shards);
 ``PRED.csv`` is scored by ``locdiff eval``. Multi-GPU and multi-node commands:
@@ -139,7 +139,7 @@ def train_config(args: argparse.Namespace):
 
 def add_model_parsers(subparsers) -> None:
     _add_train_parser(subparsers)
-    from trainer.predict_cli import add_predict_parser
+    from trainer.cli.predict import add_predict_parser
 
     add_predict_parser(subparsers)
 
