@@ -1,4 +1,4 @@
-"""LocDiffusion speed and accuracy tables (issue: the model).
+"""LocDiffusion speed and accuracy tables: throughput, latency, DDIM steps, loss ablation.
 
     python benchmarks/diffusion.py [--device cpu|cuda] [--quick] [--seconds S]
 
@@ -23,10 +23,11 @@ import time
 from pathlib import Path
 
 import torch
+from tables import print_table  # a sibling script
 
 from locdiff_core.diffusion import DiffusionConfig, GaussianDiffusion, LossKind, SamplerKind
 from locdiff_core.geo import great_circle_km
-from locdiff_core.metrics import summarize
+from locdiff_core.metrics import accuracy_key, summarize
 from locdiff_core.nn import CSUNet, CSUNetConfig
 from locdiff_core.predictor import Predictor, PredictorConfig
 from locdiff_core.shdd import KLEstimator
@@ -36,6 +37,8 @@ from trainer.train import RunWriter, TrainConfig, train
 
 PAPER = {"widths": (1024, 512, 256), "dim_bottleneck": 128}
 SMALL = {"widths": (256, 128), "dim_bottleneck": 64, "dropout": 0.0, "lr": 1e-3}
+ACCURACY_KM = (25, 200, 750, 2500)
+ACCURACY_COLUMNS = (*(f"{km} km" for km in ACCURACY_KM), "median km")
 
 
 def throughput(device: torch.device, degree: int, batch: int, seconds: float) -> float:
@@ -87,10 +90,21 @@ def accuracy(predictor: Predictor, emb, lat, lon, config: PredictorConfig) -> di
     return summarize(d)
 
 
+def accuracy_cells(summary: dict) -> list[str]:
+    """A :func:`~locdiff_core.metrics.summarize` result under :data:`ACCURACY_COLUMNS`."""
+    cells = [f"{summary[accuracy_key(km)]:.1f}" for km in ACCURACY_KM]
+    return [*cells, f"{summary['median_km']:.0f}"]
+
+
 def latency_table(device, seconds: float, quick: bool) -> None:
-    print("\n## sampling latency per input, K = 16 samples, L = 47, decode included")
-    print("| sampler | steps | inputs | s per input | sampling s | decode s |")
-    print("|---|---|---|---|---|---|")
+    print_table(
+        "sampling latency per input, K = 16 samples, L = 47, decode included",
+        ("sampler", "steps", "inputs", "s per input", "sampling s", "decode s"),
+        latency_rows(device, seconds, quick),
+    )
+
+
+def latency_rows(device, seconds: float, quick: bool):
     task = SyntheticTask(dim_cond=768)
     with tempfile.TemporaryDirectory() as tmp:
         run = train_on_task(Path(tmp), task, 47, seconds, **PAPER, lr=1e-3, dropout=0.0)
@@ -105,34 +119,20 @@ def latency_table(device, seconds: float, quick: bool) -> None:
                 emb, config, progress=lambda d, t, m=marks: m.append(time.perf_counter())
             )
             total = time.perf_counter() - t0
-            sampling = marks[-1] - t0
-            print(
-                f"| {kind.value} | {steps} | {len(emb)} | {total / len(emb):.3f} | "
-                f"{sampling:.2f} | {total - sampling:.2f} |"
-            )
+            sampling, n = marks[-1] - t0, len(emb)
+            decode = total - sampling
+            yield kind.value, steps, n, f"{total / n:.3f}", f"{sampling:.2f}", f"{decode:.2f}"
 
 
 def steps_table(seconds: float, quick: bool) -> None:
-    print("\n## generated task (L = 15): DDIM steps against DDPM-100 (best guess, % within)")
-    print("| sampler | 25 km | 200 km | 750 km | 2500 km | median km |")
-    print("|---|---|---|---|---|---|")
-    task = SyntheticTask()
-    emb, lat, lon = task.sample(100 if quick else 200, seed=7)
-    with tempfile.TemporaryDirectory() as tmp:
-        predictor = Predictor.from_checkpoint(train_on_task(Path(tmp), task, 15, seconds, **SMALL))
-        results = {}
-        for kind, steps in (
-            (SamplerKind.DDPM, 100),
-            *((SamplerKind.DDIM, n) for n in (10, 20, 50)),
-        ):
-            r = accuracy(predictor, emb, lat, lon, PredictorConfig(sampler=kind, num_steps=steps))
-            results[(kind, steps)] = r
-            print(
-                f"| {kind.value}-{steps} | {r['acc_25km']:.1f} | {r['acc_200km']:.1f} | "
-                f"{r['acc_750km']:.1f} | {r['acc_2500km']:.1f} | {r['median_km']:.0f} |"
-            )
+    results = {}
+    print_table(
+        "generated task (L = 15): DDIM steps against DDPM-100 (best guess, % within)",
+        ("sampler", *ACCURACY_COLUMNS),
+        steps_rows(seconds, quick, results),
+    )
     ref = results[(SamplerKind.DDPM, 100)]
-    keys = ("acc_200km", "acc_750km", "acc_2500km")
+    keys = [accuracy_key(km) for km in ACCURACY_KM if km >= 200]
     fewest = next(
         (
             n
@@ -144,10 +144,30 @@ def steps_table(seconds: float, quick: bool) -> None:
     print(f"\nfewest DDIM steps within 1 point of DDPM-100 at 200 km and above: {fewest}")
 
 
+def steps_rows(seconds: float, quick: bool, results: dict):
+    """The rows of :func:`steps_table`; each sampler's summary is also kept in ``results``."""
+    task = SyntheticTask()
+    emb, lat, lon = task.sample(100 if quick else 200, seed=7)
+    with tempfile.TemporaryDirectory() as tmp:
+        predictor = Predictor.from_checkpoint(train_on_task(Path(tmp), task, 15, seconds, **SMALL))
+        for kind, steps in (
+            (SamplerKind.DDPM, 100),
+            *((SamplerKind.DDIM, n) for n in (10, 20, 50)),
+        ):
+            r = accuracy(predictor, emb, lat, lon, PredictorConfig(sampler=kind, num_steps=steps))
+            results[(kind, steps)] = r
+            yield f"{kind.value}-{steps}", *accuracy_cells(r)
+
+
 def ablation_table(seconds: float, quick: bool) -> None:
-    print("\n## loss ablation (paper Table 7) on the generated task, L = 15, DDIM-20")
-    print("| loss | 25 km | 200 km | 750 km | 2500 km | median km |")
-    print("|---|---|---|---|---|---|")
+    print_table(
+        "loss ablation (paper Table 7) on the generated task, L = 15, DDIM-20",
+        ("loss", *ACCURACY_COLUMNS),
+        ablation_rows(seconds, quick),
+    )
+
+
+def ablation_rows(seconds: float, quick: bool):
     task = SyntheticTask()
     emb, lat, lon = task.sample(100 if quick else 200, seed=7)
     variants = {
@@ -160,10 +180,7 @@ def ablation_table(seconds: float, quick: bool) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             run = train_on_task(Path(tmp), task, 15, seconds, diffusion=diffusion, **SMALL)
             r = accuracy(Predictor.from_checkpoint(run), emb, lat, lon, PredictorConfig())
-        print(
-            f"| {name} | {r['acc_25km']:.1f} | {r['acc_200km']:.1f} | {r['acc_750km']:.1f} | "
-            f"{r['acc_2500km']:.1f} | {r['median_km']:.0f} |"
-        )
+        yield name, *accuracy_cells(r)
 
 
 def main() -> None:
@@ -178,13 +195,12 @@ def main() -> None:
         f"# diffusion benchmark on {device.type} ({name or platform.machine()}), "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}"
     )
-    print("\n## training throughput (paper-sized CS-UNet, SHDD-KL, 2048 anchors)")
-    print("| L | batch | samples / s |")
-    print("|---|---|---|")
-    for degree in (23, 47):
-        batch = 64 if args.quick else 256
-        rate = throughput(device, degree, batch, 5.0 if args.quick else 20.0)
-        print(f"| {degree} | {batch} | {rate:.0f} |")
+    batch, seconds = (64, 5.0) if args.quick else (256, 20.0)
+    print_table(
+        "training throughput (paper-sized CS-UNet, SHDD-KL, 2048 anchors)",
+        ("L", "batch", "samples / s"),
+        ((L, batch, f"{throughput(device, L, batch, seconds):.0f}") for L in (23, 47)),
+    )
     latency_table(device, args.seconds, args.quick)
     steps_table(args.seconds, args.quick)
     ablation_table(args.seconds, args.quick)

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import torch
-from training import print_table  # a sibling script
+from tables import print_records  # a sibling script
 
 from locdiff_core.checkpoint import CheckpointConfig
 from locdiff_core.diffusion import DiffusionConfig
@@ -166,7 +166,7 @@ def main() -> None:
         start = time.perf_counter()
         head = GeoCLIPHead.load(cache_dir=Path(cold), device=args.device)
         load_s = time.perf_counter() - start
-    print_table(
+    print_records(
         "GeoCLIP gallery (100,000 points)",
         [
             {"step": "first load: encode the gallery and cache it", "s": f"{encode_s:.1f}"},
@@ -174,9 +174,9 @@ def main() -> None:
         ],
     )
     predictor = locdiff_predictor(args.degree, args.device)
-    print_table("Heads (backbone excluded)", head_rows(head, predictor, args))
+    print_records("Heads (backbone excluded)", head_rows(head, predictor, args))
     if not args.skip_pipeline:
-        print_table("Whole pipeline from JPEG files", pipeline_rows(head, args))
+        print_records("Whole pipeline from JPEG files", pipeline_rows(head, args))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "tests" / "locdiff_core" / "photo"))
 
 from photo_fuzz import ACTIONS, mutate, run_case, seeds  # noqa: E402
 from photo_samples import SAMPLES  # noqa: E402
+from tables import print_table  # noqa: E402  (a sibling script)
 
 from locdiff_core.photo import exiftool as et  # noqa: E402
 
@@ -77,15 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         f"exiftool {version}"
     )
     kinds = ("ok", "refused", "unchanged", "silent", "crash", "hang")
-    print("| format | action | tried | " + " | ".join(kinds) + " |")
-    print("|---|---|---:|" + "---:|" * len(kinds))
     total: collections.Counter = collections.Counter()
-    for (fmt, action), c in sorted(counts.items()):
+    for c in counts.values():
         total.update(c)
-        cells = " | ".join(str(c[k]) for k in kinds)
-        print(f"| {fmt} | {action} | {sum(c.values())} | {cells} |")
-    print(
-        f"| all | all | {sum(total.values())} | " + " | ".join(str(total[k]) for k in kinds) + " |"
+    rows = [(*group, c) for group, c in sorted(counts.items())] + [("all", "all", total)]
+    print_table(
+        None,
+        ("format", "action", "tried", *kinds),
+        ((fmt, action, c.total(), *(c[k] for k in kinds)) for fmt, action, c in rows),
+        right_from=2,
     )
     for kept, outcome in bad:
         print(f"{outcome.kind}: {kept}: {outcome.detail}")

@@ -1,4 +1,4 @@
-"""Photo I/O speed (issue: photos in and out).
+"""Photo I/O speed: GPS reads and writes, thumbnails, reverse geocoding.
 
     python benchmarks/photo_io.py [--samples PATH] [--repeats N]
 
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from tables import print_table  # a sibling script
 
 from locdiff_core.photo.exiftool import exiftool_path
 from locdiff_core.photo.gps import read_gps_batch
@@ -110,10 +111,11 @@ def main() -> None:
         f"{len(photos)} sample files; geocoder: {len(geocoder):,} places, loaded in {load_s:.2f} s"
     )
     print()
-    print("| operation | items | per second |")
-    print("|---|---|---|")
-    for name, count, rate in rows:
-        print(f"| {name} | {count} | {rate:,.0f} |")
+    print_table(
+        None,
+        ("operation", "items", "per second"),
+        ((name, count, f"{rate:,.0f}") for name, count, rate in rows),
+    )
 
 
 if __name__ == "__main__":

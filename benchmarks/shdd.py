@@ -1,4 +1,4 @@
-"""SHDD speed and accuracy tables (issue: the SHDD core).
+"""SHDD speed and accuracy tables: encode, decode, round trip and perturbation drift.
 
     python benchmarks/shdd.py [--device cpu|cuda] [--quick]
 
@@ -16,6 +16,7 @@ import platform
 import time
 
 import torch
+from tables import print_table  # a sibling script
 
 from locdiff_core import shdd
 from locdiff_core.geo import (
@@ -40,9 +41,14 @@ def best_time(fn, repeats: int, sync) -> float:
 
 
 def encode_table(device, sync, quick: bool) -> None:
-    print("\n## encode: time per point-coefficient (best of 5)")
-    print("| L | dtype | points | ns / point-coef | GB/s written |")
-    print("|---|---|---|---|---|")
+    print_table(
+        "encode: time per point-coefficient (best of 5)",
+        ("L", "dtype", "points", "ns / point-coef", "GB/s written"),
+        encode_rows(device, sync, quick),
+    )
+
+
+def encode_rows(device, sync, quick: bool):
     for L in (23, 47, 100, 200):
         for dtype in (torch.float32, torch.float64):
             D = (L + 1) ** 2
@@ -51,7 +57,7 @@ def encode_table(device, sync, quick: bool) -> None:
             t = best_time(lambda lat=lat, lon=lon, L=L: shdd.encode(lat, lon, L), 5, sync)
             ns = t / (n * D) * 1e9
             gbs = n * D * dtype.itemsize / t / 1e9
-            print(f"| {L} | {str(dtype)[6:]} | {n} | {ns:.2f} | {gbs:.2f} |")
+            yield L, str(dtype)[6:], n, f"{ns:.2f}", f"{gbs:.2f}"
 
 
 def exhaustive_decode(e: torch.Tensor, radius_km: float, num_points: int, centres: int):
@@ -90,19 +96,30 @@ def decode_table(device, sync, quick: bool) -> None:
     ref_lat, ref_lon = exhaustive_decode(e.cpu(), radius, n, centres=200)
     gap = great_circle_km(d_lat.cpu(), d_lon.cpu(), ref_lat, ref_lon)
     spacing = math.sqrt(4 * math.pi / n) * EARTH_RADIUS_KM
-    print(f"\n## decode: batch of {B} at L={L}, window radius {radius:.1f} km (noisy inputs)")
-    print("| time (s) | s per item | vs exhaustive: median km | max km | lattice spacing km |")
-    print("|---|---|---|---|---|")
-    print(
-        f"| {t32:.3f} | {t32 / B:.4f} | {float(gap.median()):.2f} | {float(gap.max()):.2f} "
-        f"| {spacing:.1f} |"
+    print_table(
+        f"decode: batch of {B} at L={L}, window radius {radius:.1f} km (noisy inputs)",
+        ("time (s)", "s per item", "vs exhaustive: median km", "max km", "lattice spacing km"),
+        [
+            (
+                f"{t32:.3f}",
+                f"{t32 / B:.4f}",
+                f"{float(gap.median()):.2f}",
+                f"{float(gap.max()):.2f}",
+                f"{spacing:.1f}",
+            )
+        ],
     )
 
 
 def drift_table(device, quick: bool) -> None:
-    print("\n## round trip and perturbation drift (noise variance 0.01; paper Table 6: 5.3 km)")
-    print("| L | points | round trip max (m) | drift mean km | drift median km | drift max km |")
-    print("|---|---|---|---|---|---|")
+    print_table(
+        "round trip and perturbation drift (noise variance 0.01; paper Table 6: 5.3 km)",
+        ("L", "points", "round trip max (m)", "drift mean km", "drift median km", "drift max km"),
+        drift_rows(device, quick),
+    )
+
+
+def drift_rows(device, quick: bool):
     for L in (15, 23, 31, 47, 100, 200):
         n = 4 if quick else (8 if L >= 100 else 16)
         gen = torch.Generator().manual_seed(L)
@@ -113,9 +130,13 @@ def drift_table(device, quick: bool) -> None:
         noise = torch.randn(e.shape, generator=gen, dtype=torch.float64).to(device) * 0.1
         n_lat, n_lon, _ = shdd.decode(e + noise)
         drift = great_circle_km(n_lat.cpu(), n_lon.cpu(), lat, lon)
-        print(
-            f"| {L} | {n} | {float(rt.max()):.2e} | {float(drift.mean()):.2f} | "
-            f"{float(drift.median()):.2f} | {float(drift.max()):.2f} |"
+        yield (
+            L,
+            n,
+            f"{float(rt.max()):.2e}",
+            f"{float(drift.mean()):.2f}",
+            f"{float(drift.median()):.2f}",
+            f"{float(drift.max()):.2f}",
         )
 
 

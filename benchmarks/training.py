@@ -1,4 +1,4 @@
-"""Training-side throughput (issue: from photos to a trained model).
+"""Training-side throughput: image embedding and ``locdiff train``.
 
     python benchmarks/training.py [--models ViT-B-32,ViT-L-14] [--images 8] [--batch-size 8]
         [--photo-px 4032x3024] [--device cpu] [--stages embed,train] [--procs 1,2]
@@ -17,8 +17,8 @@ each architecture's shape, so nothing is downloaded. Three figures per model:
 * ``end to end``: :meth:`ImageEncoder.embed_paths` from JPEG files on disk.
 
 The photos are generated JPEGs of ``--photo-px`` (a 12 MP phone photo by default). Each
-measurement is one function returning a table row, and :func:`print_table` prints rows, so other
-stages (training throughput) add a function and a table.
+measurement is one function returning a table row, and :func:`tables.print_records` prints rows,
+so other stages (training throughput) add a function and a table.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import torch
 import train_speed  # a sibling script
 from photo_io import best_rate  # a sibling script
 from PIL import Image
+from tables import print_records  # a sibling script
 
 from locdiff_core.image_encoder import ImageEncoder
 from locdiff_core.photo.reading import open_image
@@ -99,18 +100,6 @@ def embed_throughput(
     }
 
 
-def print_table(title: str, rows: list[dict[str, str]]) -> None:
-    """A markdown table of ``rows`` (dicts with the same keys), under ``title``."""
-    print(f"\n{title}\n")
-    columns = list(rows[0])
-    widths = [max(len(c), *(len(r[c]) for r in rows)) for c in columns]
-    print("| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        cells = (row[c].rjust(w) for c, w in zip(columns, widths, strict=True))
-        print("| " + " | ".join(cells) + " |")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="ViT-B-32,ViT-L-14")
@@ -149,7 +138,7 @@ def embedding(args: argparse.Namespace) -> None:
             )
             for m in args.models.split(",")
         ]
-    print_table(f"Image embedding, {args.images} JPEGs of {width} x {height} px", rows)
+    print_records(f"Image embedding, {args.images} JPEGs of {width} x {height} px", rows)
 
 
 if __name__ == "__main__":

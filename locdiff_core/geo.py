@@ -10,7 +10,8 @@ Conventions, stated once for the whole code base:
   ``(lat, lon) = (0, 0)``.
 * Spherical-harmonics code uses colatitude ``theta = 90° - lat`` and azimuth ``phi = lon``.
 
-Every function accepts torch tensors on any device and keeps their floating dtype.
+Every function accepts torch tensors on any device and keeps their floating dtype; the radius
+and a float form of the distance live in :mod:`locdiff_core.earth`, which does not need torch.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import math
 import torch
 from torch import Tensor
 
-EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
+from locdiff_core.earth import EARTH_RADIUS_KM as EARTH_RADIUS_KM  # one radius for the code base
+
 GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
 
 

@@ -1,7 +1,7 @@
 """The architecture, checked: no import cycle among the project's modules (imports inside
 functions and under ``TYPE_CHECKING`` included), the core and the app's model layer never import
-Qt, the app's layers import only downward, and ``app.model`` works with PySide6 and torch
-unimportable."""
+Qt, the app's layers import only downward, and ``app.model`` works (distances included) with
+PySide6 and torch unimportable."""
 
 from __future__ import annotations
 
@@ -175,8 +175,9 @@ def test_app_model_imports_without_qt_or_torch():
         "import pkgutil, importlib, app.model\n"
         "for info in pkgutil.iter_modules(app.model.__path__, 'app.model.'):\n"
         "    importlib.import_module(info.name)\n"
-        "from app.model.session import Session\n"
+        "from app.model.session import Session, distance_km\n"
         "Session()\n"
+        "assert round(distance_km((0.0, 0.0), (0.0, 90.0))) == 10008\n"  # a quarter of the equator
         "print('ok')\n"
     )
     out = subprocess.run(
@@ -184,3 +185,13 @@ def test_app_model_imports_without_qt_or_torch():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_no_module_over_500_lines():
+    """One concept per file: a module that outgrows 500 lines holds more than one."""
+    long = {
+        name: n
+        for name, path in module_files().items()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 500
+    }
+    assert long == {}

@@ -5,15 +5,14 @@ of a :class:`Session` and listen to it through :class:`SessionListener`; the wor
 (EXIF positions, predictions, place names) and the user's corrections land here as confirmed
 locations. Exports go through :mod:`locdiff_core.photo.export`.
 
-A photo's key is its resolved absolute path as text, so the same file reached by two names
-(a symlink, ``./a.jpg`` and ``a.jpg``) is one photo.
+A photo's key is its resolved absolute path as text (:func:`identify`), so the same file
+reached by two names (a symlink, ``./a.jpg`` and ``a.jpg``) is one photo.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,8 @@ import numpy as np
 
 from app.model.coordinates import LatLon
 from app.model.pins import CandidatePin, PhotoPin, PinKind
+from locdiff_core.earth import great_circle_distance_km
 from locdiff_core.engines import Engine
-from locdiff_core.photo.reading import find_photos
 
 
 class PhotoState(enum.Enum):
@@ -131,6 +130,16 @@ class SessionListener(Protocol):
     def photos_reset(self) -> None: ...
 
 
+def identify(path: Path | str) -> tuple[Path, str]:
+    """A found photo as ``(absolute path, key)``: the key is the resolved absolute path as text,
+    or the absolute path itself when it cannot be resolved (a broken or looping link)."""
+    absolute = Path(path).absolute()
+    try:
+        return absolute, str(absolute.resolve())
+    except (OSError, RuntimeError):
+        return absolute, str(absolute)
+
+
 def place_key(lat: float, lon: float) -> tuple[float, float]:
     """Places are remembered per point rounded to about 10 m."""
     return round(lat, 4), round(lon, 4)
@@ -164,20 +173,12 @@ class Session:
     def row_of(self, key: str) -> int | None:
         return self._rows.get(key)
 
-    def add(self, paths: Iterable[Path | str]) -> list[Photo]:
-        """Add photos and folders (searched recursively); files already open are skipped.
+    def add_found(self, found: Iterable[tuple[Path, str]]) -> list[Photo]:
+        """Add photos already found: ``(absolute path, key)`` pairs as :func:`identify` makes them
+        (what :class:`app.workers.loaders.PhotoFinder` delivers). Known keys are skipped.
 
         Returns the photos added (the caller reads their EXIF and thumbnails in the background).
         """
-        found = []
-        for path in find_photos(paths):
-            absolute = Path(path).absolute()
-            found.append((absolute, str(absolute.resolve())))
-        return self.add_found(found)
-
-    def add_found(self, found: Iterable[tuple[Path, str]]) -> list[Photo]:
-        """Add photos already found: ``(absolute path, key)`` pairs, the key being the resolved
-        path (what :class:`app.workers.loaders.PhotoFinder` delivers). Known keys are skipped."""
         new: list[Photo] = []
         seen: set[str] = set()
         for absolute, key in found:
@@ -408,14 +409,10 @@ class Session:
             getattr(listener, method)(*args)
 
 
-def distance_km(a: LatLon, b: LatLon) -> float | None:
-    """Great-circle distance between two points (``locdiff_core.geo``), or None while the
-    model side (torch) is still being imported by the prediction worker: the window never
-    waits for that import, and shows the distance once the worker is ready."""
-    great_circle_km = getattr(sys.modules.get("locdiff_core.geo"), "great_circle_km", None)
-    if great_circle_km is None:
-        return None
-    return float(great_circle_km(a[0], a[1], b[0], b[1]))
+def distance_km(a: LatLon, b: LatLon) -> float:
+    """Great-circle distance in km between two points
+    (:func:`locdiff_core.earth.great_circle_distance_km`, no torch needed)."""
+    return great_circle_distance_km(a[0], a[1], b[0], b[1])
 
 
 @dataclass(frozen=True)

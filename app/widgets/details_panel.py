@@ -177,8 +177,7 @@ class DetailsPanel(QWidget):
         ):
             if point is None:
                 continue
-            km = distance_km(point, photo.exif)
-            parts.append(f"{name}: {'…' if km is None else format_km(km)} from EXIF")
+            parts.append(f"{name}: {format_km(distance_km(point, photo.exif))} from EXIF")
         return "; ".join(parts)
 
     def _place(self, lat: float, lon: float) -> str:

@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from app.model.coordinates import LatLon
+from app.model.session import identify
 from app.workers.background import LOW, lower_this_thread
 from locdiff_core.photo import PhotoErrorKind, read_gps, thumbnail
 from locdiff_core.photo.errors import call_for_file
@@ -57,12 +58,16 @@ class _Job(QRunnable):
 
 
 class _Loader(QObject):
-    """A loader the window can stop: once stopped (the window is closing, its pools drained),
-    a request that still arrives, from a queued signal or a timer, starts nothing, so no job
-    outlives the objects it reports to."""
+    """A loader with its own low-priority pool of ``threads`` threads, which the window can
+    stop: once stopped (the window is closing, its pools drained), a request that still
+    arrives, from a queued signal or a timer, starts nothing, so no job outlives the objects it
+    reports to."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, threads: int = 1, parent=None) -> None:
         super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setThreadPriority(LOW)
+        self.pool.setMaxThreadCount(threads)
         self.stopped = False
 
     def stop(self) -> None:
@@ -84,11 +89,8 @@ class ThumbnailLoader(_Loader):
     _result = Signal(str, object)  # key, QImage or reason (from the pool thread)
 
     def __init__(self, size: int = 64, threads: int = 2, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__(threads, parent)
         self.size = size
-        self.pool = QThreadPool(self)
-        self.pool.setThreadPriority(LOW)
-        self.pool.setMaxThreadCount(threads)
         self._pending: set[str] = set()  # touched in the window's thread only
         self._order = itertools.count()
         self._result.connect(self._deliver)
@@ -149,10 +151,7 @@ class ExifReader(_Loader):
     _chunk = Signal(list)
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setThreadPriority(LOW)
-        self.pool.setMaxThreadCount(1)
+        super().__init__(parent=parent)
         self._queue: deque[list[tuple[str, str]]] = deque()  # the window's thread only
         self._reading = False
         self._chunk.connect(self._deliver)
@@ -192,10 +191,7 @@ class PhotoFinder(_Loader):
     _done = Signal(int, int)
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setThreadPriority(LOW)
-        self.pool.setMaxThreadCount(1)
+        super().__init__(parent=parent)
         self._next_request = 0
         self._active: set[int] = set()  # the window's thread only
         self._done.connect(self._finish)
@@ -222,12 +218,7 @@ class PhotoFinder(_Loader):
         for path in iter_photos(roots):
             if self.stopped:  # the window is closing: end the walk at once
                 break
-            absolute = path.absolute()
-            try:
-                key = str(absolute.resolve())
-            except (OSError, RuntimeError):  # a broken or looping link: keep it as given
-                key = str(absolute)
-            chunk.append((absolute, key))
+            chunk.append(identify(path))
             count += 1
             if len(chunk) >= FIND_CHUNK or time.monotonic() - sent > FIND_EVERY_S:
                 self.found.emit(request, chunk)
@@ -249,10 +240,7 @@ class PlaceNamer(_Loader):
     _warmed = Signal(list)
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setThreadPriority(LOW)
-        self.pool.setMaxThreadCount(1)
+        super().__init__(parent=parent)
         self._pending = 0
         self._named.connect(self._deliver)
         self._warmed.connect(self._done)

@@ -203,7 +203,7 @@ class PredictionWorker(QObject):
 
     @Slot()
     def warm_up(self) -> None:
-        """Import the model side now, so the first prediction (and distances) start at once."""
+        """Import the model side now, so the first prediction starts at once."""
         lower_this_thread()
         self.native_id = threading.get_native_id()
         import torch

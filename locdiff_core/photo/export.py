@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from locdiff_core.geo import great_circle_km
+from locdiff_core.earth import great_circle_distance_km
 from locdiff_core.photo.safe_io import write_bytes_atomic
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -97,8 +97,7 @@ class PhotoRecord:
         """Great-circle distance from the best location to the EXIF position, if both known."""
         if not self.predicted or self.exif_lat is None or self.exif_lon is None:
             return None
-        d = great_circle_km(self.best_lat, self.best_lon, self.exif_lat, self.exif_lon)
-        return float(d)
+        return great_circle_distance_km(self.best_lat, self.best_lon, self.exif_lat, self.exif_lon)
 
 
 def safe_cell(value):

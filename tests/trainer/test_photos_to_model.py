@@ -1,4 +1,4 @@
-"""From photos to a trained model, end to end (the issue's first CPU test).
+"""From photos to a trained model, end to end, on the CPU.
 
 A folder of small generated JPEGs whose GPS the test writes (plus one corrupted photo) becomes an
 embedding dataset with ``locdiff embed`` (a tiny random-weight open_clip encoder); two processes

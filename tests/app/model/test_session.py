@@ -14,9 +14,11 @@ from app.model.session import (
     Session,
     distance_km,
     export_plan,
+    identify,
     place_key,
 )
 from locdiff_core.engines import Engine
+from locdiff_core.photo.reading import iter_photos
 
 
 def prediction(best=(43.47, 11.88), centre=(43.0, 11.0), **engine) -> PhotoPrediction:
@@ -30,6 +32,12 @@ def prediction(best=(43.47, 11.88), centre=(43.0, 11.0), **engine) -> PhotoPredi
         samples=np.array([best, best, best, (-33.45, -70.67)], dtype=np.float64),
         density=np.ones((9, 18), dtype=np.float32),
     )
+
+
+def add(session: Session, paths) -> list:
+    """Add photos as the window does: :class:`app.workers.loaders.PhotoFinder`'s walk
+    (``iter_photos``, each path identified) handed to ``Session.add_found``."""
+    return session.add_found(identify(path) for path in iter_photos(paths))
 
 
 class Recorder:
@@ -55,19 +63,19 @@ def test_add_searches_folders_and_ignores_duplicates(photos, monkeypatch):
     session = Session()
     listener = Recorder()
     session.listeners.append(listener)
-    added = session.add([photos / "a.jpg", photos / "sub"])
+    added = add(session, [photos / "a.jpg", photos / "sub"])
     assert [p.name for p in added] == ["a.jpg", "d.jpeg"]
     assert listener.calls == [("photos_about_to_be_added", 0, 1), ("photos_added",)]
     os.symlink(photos / "a.jpg", photos / "link.jpg")
     monkeypatch.chdir(photos)
-    again = session.add(["a.jpg", photos / "link.jpg", photos, photos / "sub" / "d.jpeg"])
+    again = add(session, ["a.jpg", photos / "link.jpg", photos, photos / "sub" / "d.jpeg"])
     assert sorted(p.name for p in again) == ["b.JPG", "c.png"]  # a.jpg thrice, d.jpeg twice
     assert len(session) == 4 and session.row_of(str((photos / "c.png").resolve())) is not None
 
 
 def test_states_follow_what_is_known(photos):
     session = Session()
-    (photo,) = session.add([photos / "a.jpg"])
+    (photo,) = add(session, [photos / "a.jpg"])
     key = photo.key
     assert photo.state is PhotoState.READING
     session.set_exif(key, None)
@@ -89,7 +97,7 @@ def test_states_follow_what_is_known(photos):
 
 def test_unusable_file_and_gps_note(photos):
     session = Session()
-    a, b = session.add([photos / "a.jpg", photos / "b.JPG"])
+    a, b = add(session, [photos / "a.jpg", photos / "b.JPG"])
     session.set_exif(a.key, None, error="not an image", unusable=True)
     session.set_exif(b.key, None, error="the EXIF GPS position is invalid", unusable=False)
     assert a.state is PhotoState.ERROR and a.status_text() == "error: not an image"
@@ -101,7 +109,7 @@ def test_a_damaged_image_stays_an_error_whichever_reader_finishes_first(photos):
     """A JPEG cut short has a readable EXIF header but no image: the thumbnail finds that, and
     its EXIF may arrive before or after."""
     session = Session()
-    first, last = session.add([photos / "a.jpg", photos / "b.JPG"])
+    first, last = add(session, [photos / "a.jpg", photos / "b.JPG"])
     session.set_exif(first.key, None)
     session.set_load_error(first.key, "the image data is truncated")
     session.set_load_error(last.key, "the image data is truncated")
@@ -113,7 +121,7 @@ def test_a_damaged_image_stays_an_error_whichever_reader_finishes_first(photos):
 
 def test_pins_one_per_located_photo_with_its_kind(photos):
     session = Session()
-    a, b, c, _ = session.add([photos])
+    a, b, c, _ = add(session, [photos])
     session.set_exif(a.key, (1.0, 2.0))
     session.set_prediction(b.key, prediction())
     session.set_prediction(c.key, prediction())
@@ -131,7 +139,7 @@ def test_pins_one_per_located_photo_with_its_kind(photos):
 
 def test_confirm_validates_and_clear_forgets(photos):
     session = Session()
-    (photo,) = session.add([photos / "a.jpg"])
+    (photo,) = add(session, [photos / "a.jpg"])
     with pytest.raises(ValueError, match="not a location"):
         session.confirm(photo.key, 91.0, 0.0)
     session.confirm(photo.key, -33.9, 151.2)
@@ -142,7 +150,7 @@ def test_confirm_validates_and_clear_forgets(photos):
 
 def test_places_are_asked_once_per_point(photos):
     session = Session()
-    a, b = session.add([photos / "a.jpg", photos / "b.JPG"])
+    a, b = add(session, [photos / "a.jpg", photos / "b.JPG"])
     session.set_exif(a.key, (43.46744, 11.88512))
     session.set_prediction(b.key, prediction())
     todo = session.unnamed_points([a, b])
@@ -156,7 +164,7 @@ def test_places_are_asked_once_per_point(photos):
 
 def test_remove_resets_rows(photos):
     session = Session()
-    a, b, c, d = session.add([photos])
+    a, b, c, d = add(session, [photos])
     listener = Recorder()
     session.listeners.append(listener)
     session.remove([b.key, "not open"])
@@ -165,10 +173,8 @@ def test_remove_resets_rows(photos):
 
 
 def test_export_csv_geojson_gpx(photos, tmp_path):
-    import locdiff_core.geo  # noqa: F401  (distance_km uses it once the model side is loaded)
-
     session = Session()
-    a, b, c, d = session.add([photos])
+    a, b, c, d = add(session, [photos])
     session.set_exif(a.key, (43.46744, 11.88512))
     session.set_prediction(a.key, prediction())
     session.set_prediction(b.key, prediction(best=(-33.8568, 151.2153), engine=Engine.GEOCLIP))
@@ -212,7 +218,5 @@ def test_export_csv_geojson_gpx(photos, tmp_path):
 
 
 def test_distance_is_great_circle():
-    import locdiff_core.geo  # noqa: F401
-
     # Paris to London, about 344 km
     assert distance_km((48.8566, 2.3522), (51.5074, -0.1278)) == pytest.approx(343.5, abs=1.0)
