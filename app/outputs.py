@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from app.model.session import Session, export_plan
+from app.model.exports import export_plan
+from app.model.session import Session
 from app.model.settings import Settings
 from app.widgets.dialogs import Prompts
 from app.widgets.progress import ProgressStatus

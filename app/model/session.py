@@ -3,7 +3,7 @@
 Qt-free (napari's ``components`` layer): the photo list, the details panel and the map are views
 of a :class:`Session` and listen to it through :class:`SessionListener`; the workers fill it in
 (EXIF positions, predictions, place names) and the user's corrections land here as confirmed
-locations. Exports go through :mod:`locdiff_core.photo.export`.
+locations. What an export writes is planned in :mod:`app.model.exports`.
 
 A photo's key is its resolved absolute path as text (:func:`identify`), so the same file
 reached by two names (a symlink, ``./a.jpg`` and ``a.jpg``) is one photo.
@@ -11,7 +11,6 @@ reached by two names (a symlink, ``./a.jpg`` and ``a.jpg``) is one photo.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -353,44 +352,7 @@ class Session:
             return []
         return [(float(a), float(b)) for a, b in photo.prediction.samples]
 
-    # -- export and write-back -------------------------------------------------------------------
-    def records(self, keys: Iterable[str]):
-        """Export records (:class:`locdiff_core.photo.export.PhotoRecord`) of the photos among
-        ``keys`` that have a location (confirmed, EXIF or predicted), in list order."""
-        from locdiff_core.photo.export import Candidate, PhotoRecord
-
-        wanted = set(keys)
-        out = []
-        for photo in self.photos:
-            if photo.key not in wanted or photo.load_error:
-                continue
-            pred = photo.prediction
-            if pred is None and photo.exif is None and photo.confirmed is None:
-                continue  # nothing to export (PhotoRecord would refuse it)
-            fields = {}
-            if pred is not None:
-                fields = dict(
-                    best_lat=pred.best[0],
-                    best_lon=pred.best[1],
-                    centre_lat=pred.centre[0],
-                    centre_lon=pred.centre[1],
-                    radii_km=((0.5, pred.radius50_km), (0.9, pred.radius90_km)),
-                    candidates=tuple(Candidate(*c) for c in pred.candidates),
-                    engine=Engine(pred.engine).value,
-                )
-            exif, confirmed = photo.exif or (None, None), photo.confirmed or (None, None)
-            record = PhotoRecord(
-                path=photo.path,
-                exif_lat=exif[0],
-                exif_lon=exif[1],
-                confirmed_lat=confirmed[0],
-                confirmed_lon=confirmed[1],
-                **fields,
-            )
-            lat, lon, _source = record.location  # the order of trust is the record's
-            out.append(dataclasses.replace(record, place=self.place_at(lat, lon) or ""))
-        return out
-
+    # -- write-back -------------------------------------------------------------------
     def write_plan(self, keys: Iterable[str]) -> list[WriteItem]:
         """The confirmed photos among ``keys`` (in list order): what "Write to photos" writes."""
         wanted = set(keys)
@@ -413,51 +375,3 @@ def distance_km(a: LatLon, b: LatLon) -> float:
     """Great-circle distance in km between two points
     (:func:`locdiff_core.earth.great_circle_distance_km`, no torch needed)."""
     return great_circle_distance_km(a[0], a[1], b[0], b[1])
-
-
-@dataclass(frozen=True)
-class ExportSummary:
-    """What an export wrote, for the status bar."""
-
-    path: Path
-    written: int
-    skipped: tuple[str, ...] = ()  # names of the photos left out (no location, or unusable)
-
-
-EXPORT_FORMATS = {"csv": "CSV", "geojson": "GeoJSON", "gpx": "GPX"}
-
-
-@dataclass(frozen=True)
-class ExportPlan:
-    """What an export will write, taken from the session in the window's thread; ``write``
-    may then run in a background task without touching the session."""
-
-    records: tuple
-    skipped: tuple[str, ...]
-    fmt: str
-
-    def write(self, path: Path | str) -> ExportSummary:
-        from locdiff_core.photo import export as ex
-
-        writers = {"csv": ex.write_csv, "geojson": ex.write_geojson, "gpx": ex.write_gpx}
-        writers[self.fmt](list(self.records), path)
-        return ExportSummary(Path(path), len(self.records), self.skipped)
-
-
-def export_plan(session: Session, keys: Sequence[str], fmt: str) -> ExportPlan:
-    """What exporting ``keys`` as CSV, GeoJSON or GPX writes: each photo at its confirmed, else
-    EXIF, else predicted position, with all of them as fields; the names of those left out
-    (no location). Raises ValueError for an unknown format or when no photo among ``keys`` has
-    a location."""
-    if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
-    records = session.records(keys)
-    if not records:
-        raise ValueError(
-            "none of these photos has a location yet (confirmed, from EXIF or predicted); "
-            "predict them first"
-        )
-    done = {r.path for r in records}
-    wanted = set(keys)
-    skipped = tuple(p.name for p in session.photos if p.key in wanted and p.path not in done)
-    return ExportPlan(tuple(records), skipped, fmt)
