@@ -71,21 +71,26 @@ def assemble(bo: str, ifds: dict[str, list[Tag]], first: str = "ifd0") -> bytes:
                 cursor += len(t.value) + len(t.value) % 2
     out = bytearray((b"II*\0" if bo == "<" else b"MM\0*") + struct.pack(bo + "I", offsets[first]))
     for name in order:
-        tags = ifds[name]
-        values_at = offsets[name] + 2 + 12 * len(tags) + 4
-        table, values = bytearray(struct.pack(bo + "H", len(tags))), bytearray()
-        for t in tags:
-            if isinstance(t.value, str):
-                field = struct.pack(bo + "I", offsets[t.value])
-            elif len(t.value) > 4:
-                field = struct.pack(bo + "I", values_at + len(values))
-                values += t.value + b"\0" * (len(t.value) % 2)
-            else:
-                field = t.value.ljust(4, b"\0")
-            table += struct.pack(bo + "HHI", t.tag, t.type, t.count) + field
-        table += struct.pack(bo + "I", 0)
-        out += table + values
+        out += ifd_block(bo, ifds[name], offsets[name], offsets)
     return bytes(out)
+
+
+def ifd_block(bo: str, tags: list[Tag], at: int, offsets: dict[str, int] | None = None) -> bytes:
+    """One IFD's table and then its values, for a structure that places it at offset ``at``;
+    a pointer entry's value is the offset ``offsets`` gives the IFD it names."""
+    values_at = at + 2 + 12 * len(tags) + 4
+    table, values = bytearray(struct.pack(bo + "H", len(tags))), bytearray()
+    for t in tags:
+        if isinstance(t.value, str):
+            field = struct.pack(bo + "I", (offsets or {})[t.value])
+        elif len(t.value) > 4:
+            field = struct.pack(bo + "I", values_at + len(values))
+            values += t.value + b"\0" * (len(t.value) % 2)
+        else:
+            field = t.value.ljust(4, b"\0")
+        table += struct.pack(bo + "HHI", t.tag, t.type, t.count) + field
+    table += struct.pack(bo + "I", 0)
+    return bytes(table + values)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ Anything else is a *silent failure* (a wrong success) or a *crash* (an untyped e
 from __future__ import annotations
 
 import io
-import json
 import random
 import shutil
 import signal
@@ -26,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from exif_surgery import gps_tags
+from exif_surgery import exiftool_latitudes, gps_tags, ifd_block
 from PIL import Image
 
 from locdiff_core.photo import exiftool as et
@@ -122,25 +121,14 @@ def _tiff_with_gps(tiff: bytes) -> bytes:
     bo = "<" if tiff[:2] == b"II" else ">"
     (ifd0,) = struct.unpack_from(bo + "I", tiff, 4)
     (n,) = struct.unpack_from(bo + "H", tiff, ifd0)
-    tags = gps_tags(bo, 43.4674483, 11.8851267)
     base = len(tiff) + len(tiff) % 2
-    table = bytearray(struct.pack(bo + "H", len(tags)))
-    values = bytearray()
-    values_at = base + 2 + 12 * len(tags) + 4
-    for t in tags:
-        if len(t.value) > 4:
-            field = struct.pack(bo + "I", values_at + len(values))
-            values += t.value
-        else:
-            field = t.value.ljust(4, b"\0")
-        table += struct.pack(bo + "HHI", t.tag, t.type, t.count) + field
-    table += struct.pack(bo + "I", 0)
+    block = ifd_block(bo, gps_tags(bo, 43.4674483, 11.8851267), base)
     last = ifd0 + 2 + 12 * (n - 1)
     (last_tag,) = struct.unpack_from(bo + "H", tiff, last)
     assert last_tag < 0x8825
     pointer = struct.pack(bo + "HHII", 0x8825, 4, 1, base)
     out = tiff[:last] + pointer + tiff[last + 12 :]
-    return out + b"\0" * (len(tiff) % 2) + bytes(table) + bytes(values)
+    return out + b"\0" * (len(tiff) % 2) + block
 
 
 _SPECIAL_16 = (0, 1, 2, 3, 4, 5, 0x7FFF, 0xFFFF)
@@ -207,10 +195,7 @@ def _time_limit(seconds: int):
 
 def _exiftool_latitudes(path: Path) -> dict[str, object] | None:
     """Every latitude exiftool shows in ``path``; ``None`` without exiftool."""
-    if et.exiftool_path() is None:
-        return None
-    doc = json.loads(et.shared().execute("-j", "-a", "-G1:4", "-n", str(path)))[0]
-    return {k: v for k, v in doc.items() if k.endswith(":GPSLatitude")}
+    return None if et.exiftool_path() is None else exiftool_latitudes(path)
 
 
 def _position_problem(path: Path) -> str | None:
