@@ -6,6 +6,7 @@ PySide6 and torch unimportable."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -195,3 +196,21 @@ def test_no_module_over_500_lines():
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > 500
     }
     assert long == {}
+
+
+def test_the_window_imports_without_torch():
+    """The window opens before torch is loaded (about 2 s on two cores): the core's torch code
+    is reached only from the workers, once a model is asked for."""
+    code = (
+        "import sys\n"
+        "for blocked in ('torch', 'open_clip', 'torchvision'):\n"
+        "    sys.modules[blocked] = None\n"
+        "import app.main_window, app.main\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from locdiff_core.geo import EARTH_RADIUS_KM
+from locdiff_core.earth import EARTH_RADIUS_KM
 
 
 @dataclass(frozen=True)
