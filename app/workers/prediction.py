@@ -317,7 +317,7 @@ class PredictionWorker(QObject):
         try:
             outcome = _Run(self, job, config).execute()
         except Exception as exc:  # a model bug must end the run with a message, not kill the thread
-            self.finished.emit(job.job, "failed", f"prediction failed: {type(exc).__name__}: {exc}")
+            self.finished.emit(job.job, "failed", f"{type(exc).__name__}: {exc}")
             return
         self.finished.emit(job.job, *outcome)
 

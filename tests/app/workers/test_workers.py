@@ -122,6 +122,31 @@ def test_encoder_errors_reach_the_window(qtbot, controller, fast_settings):
     assert rec.status[-1] == ("weights", "weights for pixel-stats not found; download them")
 
 
+def test_a_model_bug_ends_the_job_with_its_message_and_the_thread_lives(
+    qtbot, controller, gps_photos, fast_settings
+):
+    class BrokenOnce:
+        """The pixel pipeline whose first prediction raises, as a bug in the model would."""
+
+        def __init__(self, pipeline):
+            self.pipeline, self.raised = pipeline, False
+
+        def __getattr__(self, name):
+            return getattr(self.pipeline, name)
+
+        def predict_paths(self, *args, **kwargs):
+            if not self.raised:
+                self.raised = True
+                raise RuntimeError("the kernel fell over")
+            return self.pipeline.predict_paths(*args, **kwargs)
+
+    c, rec = controller(lambda settings, _progress=None: BrokenOnce(pixel_pipeline(settings)))
+    outcome, preds = run_job(qtbot, c, rec, gps_photos[:1], fast_settings)
+    assert outcome == ("failed", "RuntimeError: the kernel fell over") and preds == []
+    outcome, preds = run_job(qtbot, c, rec, gps_photos[:1], fast_settings)
+    assert outcome[0] == "done" and len(preds) == 1  # the same worker thread goes on
+
+
 def test_the_gallery_encoding_is_shown_while_the_model_loads(qtbot, controller, fast_settings):
     def encoding_first(settings, gallery_progress):
         for done in (0, 50_000, 100_000):  # as GeoCLIPHead.load reports a cold cache
