@@ -24,6 +24,7 @@ from locdiff_core.photo.writing import (
     WriterBackend,
     remove_gps,
     write_gps,
+    write_gps_each,
 )
 
 __all__ = [
@@ -45,4 +46,5 @@ __all__ = [
     "thumbnails",
     "undo_last_batch",
     "write_gps",
+    "write_gps_each",
 ]

@@ -24,7 +24,7 @@ import enum
 import hashlib
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -417,13 +417,14 @@ class _Writer:
         paths: Iterable[Path | str],
         progress: ProgressFn | None,
         cancelled: CancelledFn | None,
+        fn: Callable[[Path], WriteOutcome] | None = None,
     ) -> list[FileResult[WriteOutcome]]:
-        """Write every path (after sweeping the temporary files a killed write left beside
-        them), then release the journal."""
+        """Write every path with ``fn`` (default: this writer; after sweeping the temporary
+        files a killed write left beside them), then release the journal."""
         try:
             todo = [Path(p) for p in paths]
             sweep_leftovers(folders_of(todo))
-            return run_batch(todo, self, progress=progress, cancelled=cancelled)
+            return run_batch(todo, fn or self, progress=progress, cancelled=cancelled)
         finally:
             self.journal.close()
 
@@ -459,6 +460,32 @@ def write_gps(
     """
     writer = _Writer(config, check_position(lat, lon, alt))
     return _notes(writer.run(paths, progress, cancelled), removing=False)
+
+
+def write_gps_each(
+    placements: Iterable[tuple[Path | str, float, float, float | None]],
+    config: WriteConfig = WriteConfig(),
+    *,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+) -> list[FileResult[WriteOutcome]]:
+    """Each ``(path, lat, lon, alt)`` at its own position, as one batch (one journal: one undo
+    puts them all back); a result per file. ``ValueError`` for a bad position or a file given
+    twice, before any file is touched."""
+    wanted: dict[Path, Position] = {}
+    for path, lat, lon, alt in placements:
+        if Path(path) in wanted:
+            raise ValueError(f"{path} is given twice")
+        wanted[Path(path)] = check_position(lat, lon, alt)
+    if not wanted:
+        return []
+    writer = _Writer(config, next(iter(wanted.values())))
+
+    def one(path: Path) -> WriteOutcome:
+        writer.position = wanted[path]
+        return writer(path)
+
+    return _notes(writer.run(wanted, progress, cancelled, one), removing=False)
 
 
 def remove_gps(
