@@ -81,6 +81,14 @@ class ReverseGeocoder:
     def __len__(self) -> int:
         return len(self._places)
 
+    def records(self) -> list[dict]:
+        """Every place as GeoNames fields (``city``, ``state``, ``county``, ``country_code``,
+        ``latitude``, ``longitude``, ``population``), in index order; not to be changed."""
+        return self._places
+
+    def country_name(self, code: str) -> str:
+        return self._countries.get(code, code)
+
     def nearest_indices(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
         """Indices of the nearest places and their great-circle distances in km, for arrays of
         degrees. Raises ``ValueError`` for non-finite or out-of-range coordinates."""
@@ -103,7 +111,7 @@ class ReverseGeocoder:
             city=p["city"],
             region=p.get("state", ""),
             county=p.get("county", ""),
-            country=self._countries.get(code, code),
+            country=self.country_name(code),
             country_code=code,
             lat=p["latitude"],
             lon=p["longitude"],
