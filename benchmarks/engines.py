@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import torch
-from tables import print_records  # a sibling script
+from tables import print_records, timed  # a sibling script
 
 from locdiff_core.checkpoint import CheckpointConfig
 from locdiff_core.diffusion import DiffusionConfig
@@ -43,16 +43,6 @@ from locdiff_core.pipeline import Pipeline, PipelineConfig
 from locdiff_core.predictor import Predictor, PredictorConfig
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "exif-samples" / "jpg"
-
-
-def timed(fn, repeats: int = 3) -> float:
-    """Seconds of the fastest of ``repeats`` calls."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def random_features(n: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Markdown tables, as every benchmark script prints them (``docs/performance.md`` quotes them).
+"""Markdown tables, as every benchmark script prints them (``docs/performance.md`` quotes them),
+and the fastest-of-N timer they share.
 
 Imported by its sibling scripts (``from tables import print_table``): a script run as
 ``python benchmarks/NAME.py`` has this folder on its path.
@@ -6,7 +7,8 @@ Imported by its sibling scripts (``from tables import print_table``): a script r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 
 def print_table(
@@ -33,3 +35,13 @@ def print_records(title: str | None, records: Sequence[Mapping[str, str]]) -> No
     """:func:`print_table` of ``records``: dicts with the same keys, the columns."""
     columns = list(records[0])
     print_table(title, columns, ([record[c] for c in columns] for record in records))
+
+
+def timed(fn: Callable[[], object], repeats: int = 3) -> float:
+    """Seconds of the fastest of ``repeats`` calls of ``fn``."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best

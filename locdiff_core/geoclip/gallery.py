@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 
 from locdiff_core.atomic_file import atomic_write
 from locdiff_core.diffusion import CancelledError
+from locdiff_core.display_grid import cell_areas
 from locdiff_core.encoder_weights import default_cache_dir
 from locdiff_core.geo import latlon_to_xyz
 from locdiff_core.geoclip.model import DIM_FEATURE, LocationEncoder
@@ -126,13 +126,6 @@ def _read_cache(path: Path, num_points: int) -> np.ndarray | None:
         log.warning("%s: the gallery cache does not fit the gallery, encoding again", path)
         return None
     return features
-
-
-def cell_areas(height: int, width: int) -> np.ndarray:
-    """``(height, 1)`` solid angle (steradians) of one cell in each row of a ``height x width``
-    equirectangular grid."""
-    edges = np.radians(90.0 - np.arange(height + 1) * 180.0 / height)
-    return (np.sin(edges[:-1]) - np.sin(edges[1:]))[:, None] * (2 * math.pi / width)
 
 
 def gallery_density(probs: np.ndarray, latlon: np.ndarray, size: tuple[int, int]) -> np.ndarray:

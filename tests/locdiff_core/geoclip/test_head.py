@@ -7,10 +7,11 @@ import pytest
 import torch
 from geoclip_helpers import cluster, made_up_head, raw_feature
 
+from locdiff_core.display_grid import cell_areas
 from locdiff_core.engines import Engine
 from locdiff_core.geo import great_circle_km
 from locdiff_core.geoclip import RetrievalConfig
-from locdiff_core.geoclip.gallery import cell_areas, gallery_density
+from locdiff_core.geoclip.gallery import gallery_density
 
 PARIS, TOKYO, LIMA = (48.86, 2.35), (35.68, 139.69), (-12.05, -77.04)
 
