@@ -1,14 +1,14 @@
-"""``locdiff gps``: read, write, remove and undo photo GPS positions from the command line.
+"""``locdiff gps``: read, write, remove, undo and geotag the GPS positions of photos.
 
 Scriptable like exiftool: one line per file (``PATH: result``), ``--json`` for JSON Lines,
 exit status 0 when every file succeeded, 1 when any failed, 2 for bad arguments (or another
 write batch holding the undo journal). Folders are searched recursively for photos.
 
-``write``, ``remove`` and ``undo`` stop cleanly on SIGTERM, SIGINT (Ctrl-C) or SIGHUP: the file
-being written is finished (files are replaced atomically, so none is ever half-written), the
-others are left untouched and counted in a closing message, exiftool is ended, and the exit
-status is 0 (1 if a file failed before); a second signal stops at once. Before writing,
-temporary files left beside the photos by a killed write are removed
+``write``, ``remove``, ``geotag`` and ``undo`` stop cleanly on SIGTERM, SIGINT (Ctrl-C) or
+SIGHUP: the file being written is finished (files are replaced atomically, so none is ever
+half-written), the others are left untouched and counted in a closing message, exiftool is
+ended, and the exit status is 0 (1 if a file failed before); a second signal stops at once.
+Before writing, temporary files left beside the photos by a killed write are removed
 (:mod:`locdiff_core.photo.leftovers`).
 Examples::
 
@@ -16,6 +16,12 @@ Examples::
     locdiff gps write IMG_0001.jpg IMG_0002.heic --lat 43.4674 --lon 11.8851 --alt 260
     locdiff gps remove --keep-mtime holiday/
     locdiff gps undo
+    locdiff gps geotag holiday/ --track trip.gpx --tz Europe/Rome --offset -00:01:30 --dry-run
+
+``geotag`` places photos by their capture time on GPS tracks (GPX, KML/KMZ, GeoJSON, CSV) and
+on the photos among PATHS that already have a position (:mod:`locdiff_core.photo.geotag`):
+one line per photo (position, source, gap, the time used), then the writes unless
+``--dry-run``; photos that already have a position are kept.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from locdiff_core.photo.writing import (
     WriterBackend,
     remove_gps,
     write_gps,
+    write_gps_each,
 )
 
 
@@ -202,6 +209,88 @@ def _undo(args: argparse.Namespace) -> int:
     return code
 
 
+def _geotag(args: argparse.Namespace) -> int:
+    from locdiff_core.photo import geotag
+    from locdiff_core.photo.photo_time import TimeSettings, format_offset, parse_offset
+    from locdiff_core.photo.track_match import MatchConfig
+    from locdiff_core.photo.track_readers import read_track
+    from locdiff_core.photo.tracks import TrackError
+
+    try:
+        tracks = [read_track(t) for t in args.track]
+        offset = parse_offset(args.offset)
+        match = MatchConfig(max_gap_s=args.max_gap, interpolate_s=args.interpolate)
+    except (TrackError, ValueError) as exc:
+        print(f"locdiff gps geotag: {exc}", file=sys.stderr)
+        return 2
+    for track in tracks:
+        for note in track.notes:
+            print(f"locdiff gps geotag: {track.path}: {note}", file=sys.stderr)
+    clocks = geotag.read_times(_paths(args))
+    guides = args.neighbours and any(r.ok and r.value.fix is not None for r in clocks)
+    if not tracks and not guides:
+        print(
+            "locdiff gps geotag: nothing to match against: give --track FILE, or include "
+            "photos that have a position",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        zone, how = geotag.camera_zone(tracks, args.tz, clocks)
+        settings = TimeSettings(zone=zone, offset=offset)
+    except ValueError as exc:
+        print(f"locdiff gps geotag: {exc}", file=sys.stderr)
+        return 2
+    print(f"camera zone {zone} ({how}), clock offset {format_offset(offset)}", file=sys.stderr)
+    proposals = geotag.propose(clocks, tracks, settings, match, use_neighbours=args.neighbours)
+    placed = [r for r in proposals if r.ok and r.value.placed]
+    written: dict[Path, FileResult] = {}
+    stopped = None
+    if not args.dry_run and placed:
+        config = _write_config(args)
+        with _StopOnSignal() as stop:
+            _sweep([r.path for r in placed])
+            m = [r.value.match for r in placed]
+            items = [(r.path, x.lat, x.lon, x.ele) for r, x in zip(placed, m, strict=True)]
+            written = {w.path: w for w in write_gps_each(items, config, cancelled=stop)}
+        stopped = stop.received
+    lines = [_geotag_line(r, written.get(r.path)) for r in proposals]
+    for line, _ok in lines:
+        print(line)
+    summary = f"{len(placed)} of {len(proposals)} photos placed"
+    if written:
+        done = sum(w.ok for w in written.values())
+        summary += f", {done} written"
+    if stopped is not None:
+        summary += f"; stopped by {stopped.name} (run the same command again for the rest)"
+    print(summary, file=sys.stderr)
+    return 0 if all(ok for _line, ok in lines) else 1
+
+
+def _geotag_line(r: FileResult, written: FileResult | None) -> tuple[str, bool]:
+    """One photo's line of ``geotag``, and whether it went well."""
+    if not r.ok:
+        return f"{r.path}: error: {r.error.message}", False
+    p = r.value
+    when = f"; taken {p.clock.capture.describe()} ({p.utc.how})" if p.utc else ""
+    note = f"; note: {r.warning}" if r.warning else ""
+    if not p.placed:
+        return f"{r.path}: {p.match.why}{when}{note}", True
+    m = p.match
+    text = f"{r.path}: {_position_text(m.lat, m.lon, m.ele)} ({m.why}{when}){note}"
+    if written is None:
+        return text, True
+    if written.ok:
+        return f"{text}: {_written(written)}", True
+    return f"{text}: error: {written.error.message}", False
+
+
+def _position_text(lat: float, lon: float, ele: float | None) -> str:
+    ns, ew = ("N" if lat >= 0 else "S"), ("E" if lon >= 0 else "W")
+    alt = "" if ele is None else f", {ele:.1f} m"
+    return f"{abs(lat):.7f} {ns}, {abs(lon):.7f} {ew}{alt}"
+
+
 def _add_write_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="photos or folders")
     p.add_argument("--no-backup", action="store_true", help="keep no backup (and so no undo)")
@@ -217,7 +306,7 @@ def _add_write_options(p: argparse.ArgumentParser) -> None:
 
 def add_gps_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``locdiff gps ...`` on the top-level subparsers."""
-    gps = sub.add_parser("gps", help="read, write or remove the GPS position of photos")
+    gps = sub.add_parser("gps", help="read, write, remove or geotag the GPS position of photos")
     actions = gps.add_subparsers(dest="gps_command", metavar="ACTION", required=True)
     read = actions.add_parser("read", help="print each photo's position")
     read.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="photos or folders")
@@ -234,3 +323,47 @@ def add_gps_parser(sub: argparse._SubParsersAction) -> None:
     remove.set_defaults(func=_remove)
     undo = actions.add_parser("undo", help="put back the files of the last write or remove")
     undo.set_defaults(func=_undo)
+    tag = actions.add_parser("geotag", help="place photos by their time on GPS tracks")
+    _add_write_options(tag)
+    tag.add_argument(
+        "--track",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="a GPX, KML/KMZ, GeoJSON or CSV track (repeat for several)",
+    )
+    tag.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="the camera's time zone, an IANA name such as Europe/Rome (default: "
+        "the zone at the track's first fix); times with their own offset keep it",
+    )
+    tag.add_argument(
+        "--offset",
+        default="0",
+        metavar="[+-]HH:MM:SS",
+        help="added to the camera's clock to give the true time (a camera 90 s fast: -00:01:30)",
+    )
+    tag.add_argument(
+        "--max-gap",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="use the nearest fix up to S seconds away (60)",
+    )
+    tag.add_argument(
+        "--interpolate",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="place between two fixes up to S seconds apart (300)",
+    )
+    tag.add_argument(
+        "--no-neighbours",
+        dest="neighbours",
+        action="store_false",
+        help="do not use the photos among PATH that have a position as a track",
+    )
+    tag.add_argument("--dry-run", action="store_true", help="print the positions, write nothing")
+    tag.set_defaults(func=_geotag)

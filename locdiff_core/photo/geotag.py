@@ -56,9 +56,14 @@ def read_times(
     return run_batch(paths, _read_clock, progress=progress, cancelled=cancelled)
 
 
-def camera_zone(tracks: Sequence[Track], given: str | None = None) -> tuple[str, str]:
+def camera_zone(
+    tracks: Sequence[Track],
+    given: str | None = None,
+    clocks: Sequence[FileResult[PhotoClock]] = (),
+) -> tuple[str, str]:
     """The zone to read the camera's wall-clock times in, and how it was chosen: ``given``,
-    else the zone at the earliest fix of ``tracks`` (offline lookup), else UTC."""
+    else the zone at the earliest fix of ``tracks`` (offline lookup), else at the position of
+    the first photo among ``clocks`` that has one, else UTC."""
     if given:
         return given, "given"
     if tracks:
@@ -66,20 +71,27 @@ def camera_zone(tracks: Sequence[Track], given: str | None = None) -> tuple[str,
         found = guess_zone(*first.first_fix())
         if found:
             return found, f"from {first.label}'s first fix"
-    return "UTC", "no zone given and no track to guess it from"
+    for r in clocks:
+        if r.ok and r.value.fix is not None:
+            found = guess_zone(r.value.fix.lat, r.value.fix.lon)
+            if found:
+                return found, f"from the position of {r.path.name}"
+    return "UTC", "no zone given and nothing to guess it from"
 
 
 def neighbour_track(
     clocks: Sequence[FileResult[PhotoClock]], settings: TimeSettings
 ) -> Track | None:
-    """The photos that have both a position and a time, as a track (``None``: fewer than one).
-    Their times are read as the camera's (the same zone and clock offset), so a phone's photos
-    guide a camera's only when both clocks agree, or the offset says by how much they differ."""
+    """The photos that have both a position and a time, as a track (``None``: there are none).
+    They are taken to be a phone's, whose clock is set by the network: their times keep the
+    offset they carry, or are read in the settings' zone, but the camera's clock offset is not
+    applied to them."""
+    phone = TimeSettings(zone=settings.zone)
     times, lat, lon, ele = [], [], [], []
     for r in clocks:
         if not r.ok or r.value.capture is None or r.value.fix is None:
             continue
-        times.append(to_utc(r.value.capture, settings).seconds)
+        times.append(to_utc(r.value.capture, phone).seconds)
         lat.append(r.value.fix.lat)
         lon.append(r.value.fix.lon)
         ele.append(np.nan if r.value.fix.alt is None else r.value.fix.alt)

@@ -75,9 +75,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SIGNED_OPTIONS = ("--offset",)  # their values may start with "-": "--offset -00:01:30"
+
+
+def signed_values(argv: list[str]) -> list[str]:
+    """``--offset -00:01:30`` as ``--offset=-00:01:30``: argparse takes a value starting with
+    "-" (other than a plain number) for an option and would refuse the line."""
+    out: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg in SIGNED_OPTIONS:
+            value = next(it, None)
+            out.append(arg if value is None else f"{arg}={value}")
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(signed_values(sys.argv[1:] if argv is None else argv))
     if args.command is None:
         parser.print_help()
         return 0

@@ -174,3 +174,17 @@ def test_the_match_rules_reach_the_proposals(trip):
         geotag.read_times(photos[:1]), [late], TimeSettings(), MatchConfig(max_gap_s=10)
     )
     assert results[0].value.match.why.startswith("outside every track's time")
+
+
+def test_the_camera_offset_is_not_applied_to_the_phone(tmp_path):
+    base = dt.datetime(2024, 6, 1, 12, 0, 0)
+    phone_a = camera_photo(tmp_path / "phone_a.jpg", base, offset="+02:00")
+    phone_b = camera_photo(tmp_path / "phone_b.jpg", base + dt.timedelta(seconds=100))
+    write_gps([phone_a], 43.0, 11.0, None, WriteConfig(backup=BackupMode.NONE))
+    write_gps([phone_b], 43.1, 11.0, None, WriteConfig(backup=BackupMode.NONE))
+    # the camera is 90 s fast: its 12:01:40 is 12:00:10 on the phone's clock
+    camera = camera_photo(tmp_path / "cam.jpg", base + dt.timedelta(seconds=100))
+    clocks = geotag.read_times([phone_a, phone_b, camera])
+    fast = TimeSettings(zone="Europe/Rome", offset=dt.timedelta(seconds=-90))
+    placed = geotag.propose(clocks, [], fast)[2].value.match
+    assert placed.lat == pytest.approx(43.01, abs=1e-6)  # a tenth of the way from a to b
