@@ -60,9 +60,16 @@ def read_track(path: Path | str) -> Track:
     path = Path(path)
     data = _read_bytes(path)
     fmt = _sniff(path, data)
-    if fmt is _Format.KMZ:
-        return read_kml(path, kml_from_kmz(path, data))
-    return _READERS[fmt](path, data)
+    try:
+        if fmt is _Format.KMZ:
+            return read_kml(path, kml_from_kmz(path, data))
+        return _READERS[fmt](path, data)
+    except TrackError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        # a shape of file no rule above foresaw: still a message, never a traceback
+        problem = f"could not be read as {fmt.value} ({type(exc).__name__}: {exc})"
+        raise TrackError(path, problem) from exc
 
 
 def _read_bytes(path: Path) -> bytes:

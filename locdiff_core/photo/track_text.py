@@ -17,6 +17,7 @@ import itertools
 import json
 import math
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,7 @@ def _line_times(path: Path, lines: list, times: object, where: str) -> list[list
     """One list of times per line; a flat list spanning all the lines is split among them."""
     if not isinstance(times, list):
         raise TrackError(path, f"{where}: its times are not a list")
-    if len(lines) > 1 or (times and isinstance(times[0], list)):
+    if len(lines) != 1 or (times and isinstance(times[0], list)):
         if all(isinstance(t, list) for t in times) and len(times) == len(lines):
             per_line = times
         elif sum(map(len, lines)) == len(times) and not any(isinstance(t, list) for t in times):
@@ -132,8 +133,9 @@ def read_csv(path: Path, data: bytes) -> Track:
     first = next((line for line in text.splitlines() if line.strip()), "")
     delimiter = max(",;\t", key=first.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records = _records(path, reader)
     header: list[str] = []
-    for row in reader:
+    for row in records:
         if any(cell.strip() for cell in row):
             header = [cell.strip().strip('"').lower() for cell in row]
             break
@@ -141,7 +143,7 @@ def read_csv(path: Path, data: bytes) -> Track:
     fixes = Fixes(path)
     rows = []
     naive = 0
-    for row in reader:
+    for row in records:
         if not any(cell.strip() for cell in row):
             continue
         seconds, lat, lon, ele, was_naive = _csv_row(path, row, columns, reader.line_num, delimiter)
@@ -150,6 +152,15 @@ def read_csv(path: Path, data: bytes) -> Track:
     fixes.count("time", "without a time zone read as UTC", naive)
     fixes.add(rows)
     return fixes.track("", "a header but no rows" if not rows else f"{len(rows)} rows")
+
+
+def _records(path: Path, reader) -> Iterator[list[str]]:
+    """The reader's rows; a row csv cannot split (a field over its size limit, a NUL character)
+    is a :class:`TrackError` at its line."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise TrackError(path, f"is not readable as CSV ({exc})", reader.line_num) from None
 
 
 def _csv_columns(path: Path, header: list[str]) -> dict[str, int | None]:

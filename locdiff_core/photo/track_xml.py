@@ -165,6 +165,9 @@ def _kml_line(path: Path, fixes: Fixes, placemark, line, label: str) -> list:
         fixes.note(f"LineString {label!r} has a TimeSpan that ends before it begins; left out")
         return []
     vertices = _kml_coordinates(path, line, label)
+    if not vertices:
+        fixes.count("LineString", "without coordinates left out")
+        return []
     steps = [
         great_circle_distance_km(a[1], a[0], b[1], b[0]) for a, b in itertools.pairwise(vertices)
     ]
@@ -197,7 +200,14 @@ def kml_from_kmz(path: Path, data: bytes) -> bytes:
                 raise TrackError(path, f"holds {name} of more than {MAX_TRACK_BYTES >> 30} GiB")
             with archive.open(name) as member:
                 kml = member.read(MAX_TRACK_BYTES + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        RuntimeError,
+        NotImplementedError,
+        ValueError,
+    ) as exc:  # a corrupt directory makes zipfile seek before the start
         raise TrackError(path, f"is a broken or unsupported zip (KMZ): {exc}") from exc
     except OSError as exc:
         raise TrackError(path, f"cannot be read as a KMZ: {exc}") from exc

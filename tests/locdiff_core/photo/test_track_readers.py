@@ -3,12 +3,15 @@ KML and KMZ (gx:Track, timed placemarks, a LineString with a TimeSpan), GeoJSON 
 every broken file named with its problem (and line), never a traceback."""
 
 import datetime as dt
+import io
 import math
 import re
 import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from locdiff_core.earth import great_circle_distance_km
 from locdiff_core.photo.track_readers import read_track
@@ -230,3 +233,97 @@ def test_a_folder_or_a_missing_file(tmp_path):
         read_track(tmp_path / "missing.gpx")
     with pytest.raises(TrackError, match=re.escape(str(tmp_path))):
         read_track(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (  # found by fuzzing: a KML LineString with a TimeSpan and no coordinates
+            "empty_line.kml",
+            b"<kml><Placemark><TimeSpan><begin>2024-06-01T10:00:00Z</begin><end>"
+            b"2024-06-01T11:00:00Z</end></TimeSpan><LineString><coordinates></coordinates>"
+            b"</LineString></Placemark></kml>",
+            "1 LineString without coordinates left out",
+        ),
+        (  # a MultiLineString without lines but with a flat list of times
+            "no_lines.geojson",
+            b'{"type": "Feature", "properties": {"times": [1, 2]}, '
+            b'"geometry": {"type": "MultiLineString", "coordinates": []}}',
+            "features[0]: 0 lines but 2 lists of times",
+        ),
+        (  # a field larger than the csv module's limit
+            "huge.csv",
+            b"time,lat,lon\n2024-06-01T10:00:00Z,43," + b"1" * 140_000 + b"\n",
+            "huge.csv, line 2: is not readable as CSV (field larger than field limit",
+        ),
+    ],
+)
+def test_odd_shapes_found_by_fuzzing_are_messages(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(TrackError) as caught:
+        read_track(path)
+    assert message in str(caught.value)
+
+
+def test_a_kmz_with_a_corrupt_directory_is_a_message(tmp_path):
+    good = tmp_path / "good.kmz"
+    with zipfile.ZipFile(good, "w") as z:
+        z.writestr("doc.kml", KML)
+    data = bytearray(good.read_bytes())
+    end = data.rfind(b"PK\x05\x06")  # the end-of-directory record: point it before the start
+    data[end + 16 : end + 20] = (0xFFFFFF00).to_bytes(4, "little")
+    bad = tmp_path / "bad.kmz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(TrackError, match=r"bad\.kmz: is a broken or unsupported zip \(KMZ\)"):
+        read_track(bad)
+
+
+SEEDS = {
+    "seed.gpx": GPX11.encode(),
+    "seed.kml": KML.encode(),
+    "seed.csv": b"date;time;lat;lon;ele\n2024-06-01;10:00:00Z;43,1;11,1;5\n"
+    b"2024-06-01;10:00:05Z;43,2;11,2;\n",
+    "seed.geojson": b'{"type": "Feature", "properties": {"coordTimes": ["2024-06-01T10:00:00Z",'
+    b' "2024-06-01T10:00:05Z"]}, "geometry": {"type": "LineString", "coordinates": '
+    b"[[11.0, 43.0, 5], [11.1, 43.1, 6]]}}",
+}
+
+
+def _kmz(kml: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("doc.kml", kml)
+    return buffer.getvalue()
+
+
+SEEDS["seed.kmz"] = _kmz(KML)
+
+
+@settings(
+    derandomize=True,
+    max_examples=400,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    name=st.sampled_from(sorted(SEEDS)),
+    edits=st.lists(
+        st.tuples(st.floats(0, 1), st.binary(max_size=4), st.integers(0, 8)), min_size=1, max_size=6
+    ),
+)
+def test_damaged_track_files_give_a_track_or_a_message(tmp_path, name, edits):
+    """Bytes replaced, dropped or inserted anywhere: a Track or a TrackError, nothing else."""
+    data = bytearray(SEEDS[name])
+    for where, insert, drop in edits:
+        at = int(where * len(data))
+        data[at : at + drop] = insert
+    path = tmp_path / name
+    path.write_bytes(bytes(data))
+    try:
+        track = read_track(path)
+    except TrackError as exc:
+        assert str(exc).startswith(str(path))
+    else:
+        assert track.segments and all(len(s) for s in track.segments)
