@@ -27,6 +27,7 @@ one line per photo (position, source, gap, the time used), then the writes unles
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import signal
 import sys
@@ -254,7 +255,8 @@ def _geotag(args: argparse.Namespace) -> int:
             items = [(r.path, x.lat, x.lon, x.ele) for r, x in zip(placed, m, strict=True)]
             written = {w.path: w for w in write_gps_each(items, config, cancelled=stop)}
         stopped = stop.received
-    lines = [_geotag_line(r, written.get(r.path)) for r in proposals]
+    show = _geotag_doc if args.json else _geotag_line
+    lines = [show(r, written.get(r.path)) for r in proposals]
     for line, _ok in lines:
         print(line)
     summary = f"{len(placed)} of {len(proposals)} photos placed"
@@ -283,6 +285,37 @@ def _geotag_line(r: FileResult, written: FileResult | None) -> tuple[str, bool]:
     if written.ok:
         return f"{text}: {_written(written)}", True
     return f"{text}: error: {written.error.message}", False
+
+
+def _geotag_doc(r: FileResult, written: FileResult | None) -> tuple[str, bool]:
+    """One photo's JSON object of ``geotag --json``, and whether it went well."""
+    if not r.ok:
+        return json.dumps(_error_doc(r), ensure_ascii=False), False
+    p, m = r.value, r.value.match
+    doc = {
+        "file": str(r.path),
+        "ok": True,
+        "placed": p.placed,
+        "lat": m.lat,
+        "lon": m.lon,
+        "alt": m.ele,
+        "track": m.track,
+        "gap_s": m.gap_s,
+        "why": m.why,
+        "taken": p.clock.capture.local.isoformat() if p.clock.capture else None,
+        "utc": dt.datetime.fromtimestamp(p.utc.seconds, dt.UTC).isoformat() if p.utc else None,
+        "time_from": p.utc.how if p.utc else None,
+        "note": r.warning or None,
+        "written": None,
+    }
+    ok = True
+    if written is not None:
+        if written.ok:
+            doc["written"] = _written(written)
+        else:
+            doc.update(ok=False, error=written.error.kind.name, message=written.error.message)
+            ok = False
+    return json.dumps(doc, ensure_ascii=False), ok
 
 
 def _position_text(lat: float, lon: float, ele: float | None) -> str:
@@ -366,4 +399,5 @@ def add_gps_parser(sub: argparse._SubParsersAction) -> None:
         help="do not use the photos among PATH that have a position as a track",
     )
     tag.add_argument("--dry-run", action="store_true", help="print the positions, write nothing")
+    tag.add_argument("--json", action="store_true", help="one JSON object per photo and line")
     tag.set_defaults(func=_geotag)

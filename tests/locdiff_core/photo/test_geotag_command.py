@@ -2,6 +2,7 @@
 writes nothing, the write with altitude, the undo byte for byte, and bad arguments."""
 
 import datetime as dt
+import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -134,3 +135,22 @@ def test_without_a_track_the_photos_with_gps_guide_the_others(tmp_path, capsys):
     assert "camera zone Europe/Rome (from the position of phone_a.jpg)" in err
     assert out["camera.jpg"].startswith("43.0250000 N, 11.0000000 E (track: photos with GPS, ")
     assert out["phone_a.jpg"].startswith("already has a position (kept)")
+
+
+def test_json_lines_for_scripts(trip, capsys):
+    gpx, folder, truth = trip
+    args = ["gps", "geotag", str(folder), "--track", str(gpx), "--offset", "-90", "--json"]
+    assert cli.main(args) == 0
+    docs = {Path(d["file"]).name: d for d in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert len(docs) == 5
+    cam0 = docs["cam0.jpg"]
+    t, lat, lon = truth[0]
+    assert (
+        cam0["placed"] and 1000 * great_circle_distance_km(cam0["lat"], cam0["lon"], lat, lon) < 1
+    )
+    assert cam0["utc"] == dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
+    assert cam0["taken"] == "2024-06-01T12:11:35" and cam0["time_from"].startswith(
+        "zone Europe/Rome"
+    )
+    assert cam0["written"].startswith("done (") and cam0["track"] == "Arezzo to Florence"
+    assert not docs["no_time.jpg"]["placed"] and docs["no_time.jpg"]["why"] == "no capture time"
