@@ -1,12 +1,11 @@
 """Writing the confirmed locations into the photos, and undoing the last such write.
 
 Qt-free; the window runs these on a pool thread (:class:`app.workers.loaders.Task`). The work is
-:func:`locdiff_core.photo.write_gps` (lossless, atomic, with backups) and
-:func:`locdiff_core.photo.undo_last_batch`. ``write_gps`` takes one position per call and keeps
-one undo batch per journal folder, so a write of many photos at many positions keeps one
-journal per position under one folder of its own (``<data dir>/write-journal``); starting a
-new write forgets the previous one, as the command line's journal does, and "Undo last write"
-undoes every part.
+:func:`locdiff_core.photo.write_gps_each` (each photo at its own position, lossless, atomic,
+with backups, as one batch) and :func:`locdiff_core.photo.undo_last_batch`. The app keeps its
+journal in a folder of its own (``<data dir>/write-journal``); starting a new write forgets
+the previous one, as the command line's journal does, and "Undo last write" undoes every part
+found there (journals written in parts, one per position, by earlier versions included).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from locdiff_core.photo import (
     WriteConfig,
     WriterBackend,
     undo_last_batch,
-    write_gps,
+    write_gps_each,
 )
 from locdiff_core.photo.journal import JournalError
 
@@ -56,24 +55,10 @@ def write_locations(
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
-    groups: dict[tuple[float, float], list[WriteItem]] = {}
-    for item in items:
-        groups.setdefault((item.lat, item.lon), []).append(item)
-    by_key: dict[str, FileResult] = {}
-    done = 0
-    for number, ((lat, lon), group) in enumerate(groups.items()):
-        config = write_config(settings, root / f"{number:06d}")
-
-        def step(n: int, _total: int, base=done) -> None:
-            if progress is not None:
-                progress(base + n, len(items))
-
-        results = write_gps(
-            [i.path for i in group], lat, lon, config=config, progress=step, cancelled=cancelled
-        )
-        by_key.update((i.key, r) for i, r in zip(group, results, strict=True))
-        done += len(group)
-    return [(i.key, by_key[i.key]) for i in items]
+    config = write_config(settings, root / "000000")  # one part: one batch, one undo
+    placements = [(i.path, i.lat, i.lon, None) for i in items]
+    results = write_gps_each(placements, config, progress=progress, cancelled=cancelled)
+    return [(i.key, r) for i, r in zip(items, results, strict=True)]
 
 
 def undo_last_write(root: Path | None = None) -> list[FileResult[str]]:
