@@ -202,19 +202,24 @@ def _csv_row(path: Path, row: list[str], columns: dict, line: int, delimiter: st
     try:
         seconds, naive = time_value(value)
     except ValueError as exc:
-        raise TrackError(path, f"time {value!r} is not usable: {exc}", line) from None
+        raise TrackError(path, f"time {_shown(value)} is not usable: {exc}", line) from None
 
     def number(key: str, limit: float) -> float:
         text = row[columns[key]].strip()
         try:
             x = float(text if delimiter == "," else text.replace(",", "."))
         except ValueError:
-            raise TrackError(path, f"{key} {text!r} is not a number", line) from None
+            raise TrackError(path, f"{key} {_shown(text)} is not a number", line) from None
         if not (math.isfinite(x) and abs(x) <= limit):
-            raise TrackError(path, f"{key} {text!r} is out of range (±{limit:g})", line)
+            raise TrackError(path, f"{key} {_shown(text)} is out of range (±{limit:g})", line)
         return x
 
     lat, lon = number("lat", 90.0), number("lon", 180.0)
     has_ele = columns["ele"] is not None and row[columns["ele"]].strip()
     ele = number("ele", math.inf) if has_ele else math.nan
     return seconds, lat, lon, ele, naive
+
+
+def _shown(text: str, most: int = 40) -> str:
+    """``text`` quoted for a message, cut to ``most`` characters."""
+    return repr(text if len(text) <= most else text[: most - 1] + "…")
