@@ -162,28 +162,44 @@ def time_at_place(
     near_utc: float | None = None,
     tolerance_m: float = 50.0,
 ) -> tuple[float, float, str]:
-    """When the tracks passed a place: ``(utc, metres from the place, track label)`` of the
-    nearest fix; where a track passes the place more than once (fixes within ``tolerance_m``
-    of the nearest), the pass closest in time to ``near_utc``. ``ValueError`` without fixes."""
-    best: tuple[float, float, float, str] | None = None  # (metres, |dt|, utc, label)
-    candidates: list[tuple[float, float, str]] = []
+    """When the tracks passed a place: ``(utc, metres from the place, track label)`` at the
+    point of the track nearest the place, between fixes (the time interpolated along the line
+    joining them); where a track passes the place more than once (passes within
+    ``tolerance_m`` of the nearest), the pass closest in time to ``near_utc``. ``ValueError``
+    without fixes."""
+    passes: list[tuple[float, float, str]] = []  # (metres, utc, label)
     for track in tracks:
         for seg in track.segments:
-            d = _metres(lat, lon, seg.lat, seg.lon)
-            for i in np.flatnonzero(d <= d.min() + tolerance_m):
-                candidates.append((float(d[i]), float(seg.times[i]), track.label))
-    if not candidates:
+            metres, utc = _nearest_on_segment(seg, lat, lon)
+            passes.extend(
+                (float(m), float(t), track.label) for m, t in zip(metres, utc, strict=True)
+            )
+    if not passes:
         raise ValueError("no track fixes to take a time from; open a track first")
-    nearest = min(c[0] for c in candidates)
-    for metres, utc, label in candidates:
-        if metres > nearest + tolerance_m:
-            continue
-        gap = abs(utc - near_utc) if near_utc is not None else 0.0
-        key = (gap, metres)
-        if best is None or key < (best[1], best[0]):
-            best = (metres, gap, utc, label)
-    assert best is not None
-    return best[2], best[0], best[3]
+    nearest = min(p[0] for p in passes)
+    close = [p for p in passes if p[0] <= nearest + tolerance_m]
+    metres, utc, label = min(
+        close, key=lambda p: (abs(p[1] - near_utc) if near_utc is not None else 0.0, p[0])
+    )
+    return utc, metres, label
+
+
+def _nearest_on_segment(seg: Segment, lat: float, lon: float) -> tuple[np.ndarray, np.ndarray]:
+    """For every piece of line between two fixes of ``seg`` (or its one fix): the distance in
+    metres from the place to the piece's nearest point, and the time there. Local plane
+    around the place (metres east and north): exact enough for pieces near it, which are the
+    only ones that can win."""
+    if len(seg) == 1:
+        return _metres(lat, lon, seg.lat, seg.lon), seg.times.copy()
+    r = 1000.0 * EARTH_RADIUS_KM
+    east = np.radians((seg.lon - lon + 180.0) % 360.0 - 180.0) * r * np.cos(np.radians(lat))
+    north = np.radians(seg.lat - lat) * r
+    x0, y0, dx, dy = east[:-1], north[:-1], np.diff(east), np.diff(north)
+    length2 = dx * dx + dy * dy
+    f = np.divide(-(x0 * dx + y0 * dy), length2, out=np.zeros_like(dx), where=length2 > 0)
+    f = np.clip(f, 0.0, 1.0)
+    metres = np.hypot(x0 + f * dx, y0 + f * dy)
+    return metres, seg.times[:-1] + f * np.diff(seg.times)
 
 
 def _metres(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:

@@ -65,11 +65,11 @@ def test_camera_photos_land_within_a_metre_with_the_zone_and_the_offset(trip):
 
 def test_the_offset_follows_from_one_photo_put_where_it_was_taken(trip):
     photos, truth, track = trip
-    capture = read_capture_time(photos[2])
-    utc, away, label = geotag.time_at_place([track], *truth[2])
-    assert label == "drive.gpx" and away < 100  # the nearest fix, at most 5 s of driving away
+    capture = read_capture_time(photos[1])  # taken 900.5 s into the drive, between two fixes
+    utc, away, label = geotag.time_at_place([track], *truth[1])
+    assert label == "drive.gpx" and away < 0.5  # on the line between two fixes
     offset = geotag.offset_from_reference(capture, "Europe/Rome", utc)
-    assert abs(offset.total_seconds() + FAST) <= 5.0  # -90 s, to the nearest fix (every 10 s)
+    assert abs(offset.total_seconds() + FAST) <= 0.05  # -90 s, between fixes 10 s apart
 
 
 def test_a_place_passed_twice_takes_the_pass_nearest_in_time():
