@@ -43,12 +43,14 @@ from app.outputs import Outputs
 from app.photo_intake import PhotoIntake
 from app.prediction_jobs import PredictionJobs
 from app.session_views import SessionViews
+from app.track_geotag import TrackGeotag
 from app.widgets.details_panel import DetailsPanel
 from app.widgets.dialogs import Prompts
 from app.widgets.engine_box import EngineBox
 from app.widgets.model_panel import ModelPanel
 from app.widgets.photo_list import PhotoListView, PhotoTableModel
 from app.widgets.progress import ProgressStatus
+from app.widgets.tracks_panel import TracksPanel
 from app.widgets.trainer_tab import TrainerTab
 from app.window_actions import build_actions
 from app.workers.loaders import PlaceNamer, TaskSet, ThumbnailLoader
@@ -93,7 +95,9 @@ class MainWindow(QMainWindow):
         self.details = DetailsPanel(self.session, self)
         self.map_panel = MapPanel(self.session, settings.tile_url, self)
         self.map = self.map_panel.map
+        self.tracks_panel = TracksPanel(parent=self)
         self.views = SessionViews(self, parent=self)
+        self.geotag = TrackGeotag(self, parent=self)
         self.model_panel = ModelPanel(self)
         self.weights_download = WeightsDownload(
             self.tasks, self.model_panel, self.notify, self.report_failure, self._weights_arrived
@@ -137,8 +141,12 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.model_panel)
         column.addWidget(self.details, 1)
+        left = QSplitter(Qt.Orientation.Vertical, self)
+        left.addWidget(self.photo_list)
+        left.addWidget(self.tracks_panel)
+        left.setStretchFactor(0, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.addWidget(self.photo_list)
+        splitter.addWidget(left)
         splitter.addWidget(self.map_panel)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
@@ -202,6 +210,20 @@ class MainWindow(QMainWindow):
     def open_folder(self) -> None:
         self.intake.open_folder()
 
+    # -- geotagging by time (app.track_geotag) --------------------------------------------------
+    def open_tracks(self) -> None:
+        self.geotag.open_dialog()
+
+    def open_track_files(self, paths: Sequence[str | Path]):
+        """Read GPS tracks (:meth:`app.track_geotag.TrackGeotag.open`); returns the task."""
+        return self.geotag.open(paths)
+
+    def match_by_time(self) -> None:
+        self.geotag.start_matching()
+
+    def accept_all_proposed(self) -> None:
+        self.geotag.accept_all()
+
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt API)
         if any(url.isLocalFile() for url in event.mimeData().urls()):
             event.acceptProposedAction()
@@ -229,6 +251,7 @@ class MainWindow(QMainWindow):
             and self.thumbnails.idle
             and self.details.loader.idle
             and self.places.idle
+            and self.geotag.idle
             and all(p.exif_read for p in self.session.photos)
         )
 
@@ -242,9 +265,12 @@ class MainWindow(QMainWindow):
 
     # -- corrections -----------------------------------------------------------------------------
     def accept_best(self) -> None:
-        done = self.session.accept_best(self._selected)
+        """Confirm the selection's places from tracks, and the best guesses of the rest."""
+        done = self.session.accept_proposed(self._selected)
+        rest = [k for k in self._selected if k not in done]
+        done += self.session.accept_best(rest)
         if not done:
-            self.notify("no prediction to accept: predict the selected photos first")
+            self.notify("nothing to accept: predict the selected photos or open a GPS track")
 
     def set_coordinates(self) -> None:
         if not self._selected:
@@ -334,6 +360,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the workers (waits for the running chunk); safe to call twice."""
         self.views.stop()
+        self.geotag.stop()
         self.tasks.cancel_all()
         self.predictor.shutdown()
         self.trainer_tab.shutdown()

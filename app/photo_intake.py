@@ -6,12 +6,13 @@ after a write changed it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import QObject
 
+from app.model.geotagging import is_track_file
 from app.model.session import Session
 from app.session_views import SessionViews
 from app.widgets.dialogs import Prompts
@@ -28,6 +29,8 @@ class IntakeHost(Protocol):
     views: SessionViews
 
     def notify(self, text: str) -> None: ...
+
+    def open_track_files(self, paths: Sequence[str | Path]) -> object: ...
 
 
 class PhotoIntake(QObject):
@@ -49,10 +52,15 @@ class PhotoIntake(QObject):
         return self.finder.idle and self.exif_reader.idle
 
     def add_paths(self, paths: Iterable[str | Path]) -> int:
-        """Add photos and folders (recursive), duplicates ignored. Folders are walked in the
-        background and their photos appear as they are found; returns the request's number,
-        0 for no paths (``finder.idle`` tells when every request has arrived)."""
+        """Add photos and folders (recursive), duplicates ignored; GPS track files among them
+        are opened as tracks. Folders are walked in the background and their photos appear as
+        they are found; returns the request's number, 0 for no photo paths (``finder.idle``
+        tells when every request has arrived)."""
         paths = list(paths)
+        tracks = [p for p in paths if is_track_file(str(p)) and Path(p).is_file()]
+        if tracks:
+            self.w.open_track_files(tracks)
+            paths = [p for p in paths if p not in tracks]
         if not paths:
             return 0
         request = self.finder.request(paths)
@@ -92,4 +100,11 @@ class PhotoIntake(QObject):
 
     def _exif_read(self, results: list[ExifResult]) -> None:
         for r in results:
-            self.w.session.set_exif(r.key, r.position, error=r.error, unusable=r.unusable)
+            self.w.session.set_exif(
+                r.key,
+                r.position,
+                error=r.error,
+                unusable=r.unusable,
+                alt=r.alt,
+                capture=r.capture,
+            )

@@ -149,6 +149,7 @@ class SessionViews(QObject):
         parts = [f"{len(states)} photos"]
         for state, name in (
             (PhotoState.EXIF, "with EXIF"),
+            (PhotoState.PROPOSED, "from tracks"),
             (PhotoState.PREDICTED, "predicted"),
             (PhotoState.CONFIRMED, "confirmed"),
             (PhotoState.ERROR, "error" if states.count(PhotoState.ERROR) == 1 else "errors"),

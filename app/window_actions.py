@@ -13,6 +13,8 @@ Key = QKeySequence.StandardKey
 ACTIONS = (
     ("open_photos", "Open photos…", Key.Open, "Add photos to the list"),
     ("open_folder", "Open folder…", "Ctrl+Shift+O", "Add every photo in a folder and below"),
+    ("open_tracks", "Open track…", "Ctrl+T", "GPX, KML/KMZ, GeoJSON or CSV: place photos by time"),
+    ("match_by_time", "Match photos by time", None, "Photos with GPS place those taken near them"),
     ("import_checkpoint", "Import checkpoint…", None, "Use a trained model"),
     ("download_model", "Download model…", None, "Fetch a model from the URL in Settings"),
     ("export_selected", "Export selected…", "Ctrl+E", "CSV, GeoJSON or GPX of the selection"),
@@ -21,7 +23,8 @@ ACTIONS = (
     ("write_all", "Write all confirmed locations…", None, "Write every confirmed location"),
     ("close", "Quit", Key.Quit, ""),
     ("undo_write", "Undo last write", Key.Undo, "Put back the files of the last write"),
-    ("accept_best", "Accept best guess", "Ctrl+Return", "Confirm the best guesses"),
+    ("accept_best", "Accept", "Ctrl+Return", "Confirm the places from tracks, or best guesses"),
+    ("accept_all_proposed", "Accept all from tracks", None, "Confirm every place from a track"),
     ("set_coordinates", "Set coordinates…", "Ctrl+L", "Type the location of the selection"),
     ("clear_confirmation", "Clear confirmation", None, "Forget the confirmed locations"),
     ("remove_selected", "Remove from list", Key.Delete, "Close the selected photos"),
@@ -31,15 +34,16 @@ ACTIONS = (
     ("cancel_prediction", "Cancel", "Esc", "Stop the prediction"),
 )
 MENUS = {
-    "&File": "open_photos open_folder | import_checkpoint download_model | export_selected "
-    "export_all | write_selected write_all | close",
-    "&Edit": "undo_write | accept_best set_coordinates clear_confirmation | remove_selected | "
+    "&File": "open_photos open_folder open_tracks | import_checkpoint download_model | "
+    "export_selected export_all | write_selected write_all | close",
+    "&Edit": "undo_write | accept_best accept_all_proposed set_coordinates clear_confirmation | "
+    "match_by_time | remove_selected | "
     "edit_settings",
     "&Predict": "predict_selected predict_all cancel_prediction",
 }
 TOOLBAR = (
-    "open_photos open_folder | predict_selected predict_all cancel_prediction | accept_best "
-    "export_selected write_selected | edit_settings"
+    "open_photos open_folder open_tracks | predict_selected predict_all cancel_prediction | "
+    "accept_best export_selected write_selected | edit_settings"
 )
 
 

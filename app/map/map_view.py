@@ -13,7 +13,7 @@ Calls made before the page is ready are kept and replayed once it is: the latest
 kind (photos, selection, candidates, ...) in the order made, then one-off calls (``fit_to``,
 ``evaluate``). The same state is replayed if the page's renderer process dies and is reloaded.
 
-Demo: ``python -m app.map.map_view`` opens the map with a few sample pins.
+Demo: ``python -m app.map.map_demo`` opens the map with a few sample pins.
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QMenu, QVBoxLayout, QWidget
 
 from app.map import basemap, density_colors
+from app.model.geotagging import TrackLine
 from app.model.pins import CandidatePin, PhotoPin
-from app.model.settings import OSM_TILES, check_tile_url
+from app.model.settings import check_tile_url
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ class _Bridge(QObject):
     clicked = Signal(str)
     moved = Signal(str, float, float)
     context = Signal(float, float, int, int)
+    track = Signal(int, float, float, int, int)
     tiles = Signal(str)
 
     @Slot()
@@ -158,6 +160,10 @@ class _Bridge(QObject):
     @Slot(float, float, int, int)
     def contextMenu(self, lat: float, lon: float, x: int, y: int) -> None:  # noqa: N802
         self.context.emit(lat, lon, x, y)
+
+    @Slot(int, float, float, int, int)
+    def trackClicked(self, track_id: int, lat: float, lon: float, x: int, y: int) -> None:  # noqa: N802
+        self.track.emit(track_id, lat, lon, x, y)
 
     @Slot(str)
     def tilesChanged(self, state: str) -> None:  # noqa: N802
@@ -221,6 +227,7 @@ class MapView(QWidget):
     pinClicked = Signal(str)  # noqa: N815 (Qt signal names)
     pinMoved = Signal(str, float, float)  # noqa: N815
     locationRequested = Signal(float, float)  # noqa: N815
+    offsetRequested = Signal(float, float)  # noqa: N815 (the selected photo was taken here)
     tilesChanged = Signal(str)  # noqa: N815 ("online" | "offline")
 
     def __init__(self, parent: QWidget | None = None, *, tile_url: str | None = None) -> None:
@@ -231,6 +238,7 @@ class MapView(QWidget):
         self._pending: list[tuple[str, Callable | None]] = []  # one-off calls before ready
         self._tiles = "offline"
         self.context_menu: QMenu | None = None  # the last right-click menu (tests use it)
+        self.offers_offset = False  # the menu offers "taken here: set the clock" (tracks open)
 
         self.view = QWebEngineView(self)
         self.view.setAcceptDrops(False)  # dropped photos go to the window, not to the page
@@ -246,6 +254,9 @@ class MapView(QWidget):
         self._bridge.clicked.connect(self.pinClicked)
         self._bridge.moved.connect(self._on_pin_moved)
         self._bridge.context.connect(self._show_context_menu)
+        self._bridge.track.connect(
+            lambda _track, lat, lon, x, y: self._show_context_menu(lat, lon, x, y)
+        )
         self._bridge.tiles.connect(self._on_tiles)
         self._channel = QWebChannel(self)
         self._channel.registerObject("bridge", self._bridge)
@@ -318,7 +329,13 @@ class MapView(QWidget):
         where.triggered.connect(lambda: self.locationRequested.emit(lat, lon))
         copy = QAction(f"Copy coordinates ({lat:.5f}, {lon:.5f})", menu)
         copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(f"{lat:.6f}, {lon:.6f}"))
-        menu.addActions([where, copy])
+        menu.addAction(where)
+        if self.offers_offset:
+            offset = QAction("Selected photo was taken here: set the camera clock", menu)
+            offset.setToolTip("The clock offset that puts the photo here on the track")
+            offset.triggered.connect(lambda: self.offsetRequested.emit(lat, lon))
+            menu.addAction(offset)
+        menu.addAction(copy)
         menu.aboutToHide.connect(menu.deleteLater)
         self.context_menu = menu
         menu.popup(self.view.mapToGlobal(QPoint(x, y)))
@@ -380,6 +397,31 @@ class MapView(QWidget):
         dots = [[round(float(la), 5), round(float(lo), 5)] for la, lo in samples if _finite(la, lo)]
         self._push("candidates", _js_call("setCandidates", cands, dots))
 
+    def set_tracks(self, lines: list[TrackLine]) -> None:
+        """Replace the track lines (hidden ones kept, for the toggles). One JS call."""
+        rows = [
+            [
+                t.track_id,
+                t.summary(),
+                t.colour,
+                bool(t.visible),
+                [[[round(la, 6), round(lo, 6)] for la, lo in seg] for seg in t.lines],
+            ]
+            for t in lines
+        ]
+        self._push("tracks", _js_call("setTracks", rows))
+
+    def fit_tracks(self, ids: list[int]) -> None:
+        """Fit the view to these tracks' lines."""
+        self._run(_js_call("fitTracks", [int(i) for i in ids]))
+
+    def set_search_marker(self, lat: float | None, lon: float | None, label: str = "") -> None:
+        """Mark a found place (right-clicking it offers "Set location here"); None clears."""
+        if lat is None or lon is None or not _finite(lat, lon):
+            self._push("search", _js_call("setSearchMarker", None, None, ""))
+        else:
+            self._push("search", _js_call("setSearchMarker", float(lat), float(lon), label))
+
     def set_samples_visible(self, visible: bool) -> None:
         self._push("samplesVisible", _js_call("setSamplesVisible", bool(visible)))
 
@@ -430,68 +472,3 @@ class MapView(QWidget):
                 sys.excepthook(*sys.exc_info())
 
         self._run(_EVALUATE_JS % json.dumps(js), parse)
-
-
-def _demo(argv: list[str] | None = None) -> int:  # pragma: no cover - opens a window
-    """``python -m app.map.map_view [--tile-url URL] [--pins N] [--quit]``: sample pins (or N random
-    ones); prints the time to load the page, to draw the basemap after the start, and to push
-    the pins (until the page has them); --quit exits then."""
-    import argparse
-    import time
-
-    from PySide6.QtWidgets import QApplication
-
-    from app.model.pins import PinKind
-
-    parser = argparse.ArgumentParser(prog="python -m app.map.map_view", description=_demo.__doc__)
-    parser.add_argument("--tile-url", default=OSM_TILES, help='"" for the basemap only')
-    parser.add_argument("--pins", type=int, default=0, help="show N random pins instead")
-    parser.add_argument("--quit", action="store_true", help="exit once the pins are shown")
-    args = parser.parse_args(argv)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    start = time.perf_counter()
-    view = MapView(tile_url=args.tile_url)
-    view.resize(1000, 650)
-    view.show()
-    kinds = list(PinKind)
-    rng = np.random.default_rng(0)
-    pins = [
-        PhotoPin(f"photo{i}", rng.uniform(-60, 70), rng.uniform(-180, 180), kinds[i % 3], f"{i}")
-        for i in range(args.pins)
-    ] or [
-        PhotoPin("arezzo", 43.4633, 11.8797, PinKind.EXIF, "arezzo.jpg - Arezzo, Italy"),
-        PhotoPin("sydney", -33.8568, 151.2153, PinKind.BEST, "opera.jpg - Sydney"),
-        PhotoPin("nairobi", -1.2864, 36.8172, PinKind.CONFIRMED, "safari.jpg - Nairobi"),
-    ]
-
-    def on_ready() -> None:
-        print(f"page ready in {1000 * (time.perf_counter() - start):.0f} ms")
-        view.evaluate("locdiffState().basemapFeatures", on_basemap)
-
-    def on_basemap(features: object) -> None:
-        print(f"basemap ({features} features) drawn {1000 * (time.perf_counter() - start):.0f} ms")
-        pushed = time.perf_counter()
-        view.set_photos(pins)
-        if not args.pins:
-            view.set_candidates(
-                [CandidatePin(-33.86, 151.21, 0.6, "Sydney"), CandidatePin(-37.8, 145, 0.4, "")],
-                [(-33.86 + 0.3 * math.sin(i), 151.21 + 0.3 * math.cos(i)) for i in range(40)],
-            )
-            view.set_selection(["sydney"], fit=False)
-
-        def shown(count: object) -> None:
-            print(f"{count} pins pushed in {1000 * (time.perf_counter() - pushed):.0f} ms")
-            if args.quit:
-                app.quit()
-
-        view.evaluate("locdiffState().photos.length", shown)
-
-    view.ready.connect(on_ready)
-    view.pinClicked.connect(lambda key: print("clicked", key))
-    view.pinMoved.connect(lambda key, lat, lon: print("moved", key, lat, lon))
-    view.locationRequested.connect(lambda lat, lon: print("set location", lat, lon))
-    return app.exec()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(_demo())

@@ -17,6 +17,7 @@ class PinKind(enum.Enum):
     EXIF = "exif"  # the location stored in the photo
     BEST = "best"  # the model's best guess, not yet confirmed
     CONFIRMED = "confirmed"  # the user's choice (accepted, dragged, typed or set by right-click)
+    PROPOSED = "proposed"  # where a GPS track puts it by time, not yet accepted
 
 
 @dataclass(frozen=True)

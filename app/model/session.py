@@ -15,14 +15,18 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from app.model.coordinates import LatLon
+from app.model.geotagging import ProposedPlace, TimeGuess
 from app.model.pins import CandidatePin, PhotoPin, PinKind
 from locdiff_core.earth import great_circle_distance_km
 from locdiff_core.engines import Engine
+
+if TYPE_CHECKING:
+    from locdiff_core.photo.photo_time import CaptureTime
 
 
 class PhotoState(enum.Enum):
@@ -30,6 +34,7 @@ class PhotoState(enum.Enum):
 
     ERROR = "error"
     CONFIRMED = "confirmed"
+    PROPOSED = "from track"
     PREDICTED = "predicted"
     EXIF = "EXIF GPS"
     NO_LOCATION = "no location"
@@ -66,6 +71,8 @@ class Photo:
     path: Path  # absolute, as the user gave it
     key: str  # resolved absolute path: the photo's identity
     exif: LatLon | None = None  # the position stored in the file
+    exif_alt: float | None = None  # metres, when the file has it
+    capture: CaptureTime | None = None  # when the camera says it was taken
     exif_read: bool = False
     load_error: str | None = None  # the file cannot be used: not an image, damaged, unreadable
     gps_note: str | None = None  # the file's own GPS is unreadable (the photo itself is fine)
@@ -73,6 +80,10 @@ class Photo:
     prediction: PhotoPrediction | None = None
     predict_error: str | None = None
     confirmed: LatLon | None = None  # the user's choice: accepted, dragged, typed or clicked
+    confirmed_alt: float | None = None  # metres: a track's elevation, accepted with its place
+    proposed: ProposedPlace | None = None  # where the tracks put it (not yet accepted)
+    track_note: str | None = None  # why the tracks left it alone
+    time_guess: TimeGuess | None = None  # the prediction bounded by its neighbours in time
     write_note: str | None = None  # outcome of the last write of its GPS
 
     @property
@@ -89,6 +100,8 @@ class Photo:
             return PhotoState.ERROR
         if self.confirmed is not None:
             return PhotoState.CONFIRMED
+        if self.proposed is not None:
+            return PhotoState.PROPOSED
         if self.prediction is not None:
             return PhotoState.PREDICTED
         if self.exif is not None:
@@ -104,14 +117,21 @@ class Photo:
             text = f"{text} · queued" if state is not PhotoState.NO_LOCATION else "queued"
         if state is PhotoState.PREDICTED and self.exif is not None:
             text += " · has EXIF GPS"
+        if state is PhotoState.PROPOSED:
+            text += f" · {self.proposed.source.removeprefix('track: ')}"
+        elif self.track_note and state in (PhotoState.NO_LOCATION, PhotoState.PREDICTED):
+            text += f" · not on a track: {self.track_note}"
         if self.write_note:
             text += f" · {self.write_note}"
         return text
 
     def location(self) -> tuple[LatLon, PinKind] | None:
-        """The photo's main pin: confirmed, else the best guess, else the EXIF position."""
+        """The photo's main pin: confirmed, else proposed by a track, else the best guess,
+        else the EXIF position."""
         if self.confirmed is not None:
             return self.confirmed, PinKind.CONFIRMED
+        if self.proposed is not None:
+            return self.proposed.point, PinKind.PROPOSED
         if self.prediction is not None:
             return self.prediction.best, PinKind.BEST
         if self.exif is not None:
@@ -150,6 +170,7 @@ class WriteItem:
     key: str
     lat: float
     lon: float
+    alt: float | None = None  # metres
 
 
 class Session:
@@ -208,15 +229,24 @@ class Session:
 
     # -- what the workers report -----------------------------------------------------------
     def set_exif(
-        self, key: str, exif: LatLon | None, *, error: str | None = None, unusable: bool = False
+        self,
+        key: str,
+        exif: LatLon | None,
+        *,
+        error: str | None = None,
+        unusable: bool = False,
+        alt: float | None = None,
+        capture: CaptureTime | None = None,
     ) -> None:
-        """The result of reading a photo's GPS. ``unusable``: the error means the file itself
-        cannot be used (not an image, missing, unreadable); otherwise it is a note on its GPS.
-        A load error already found (by the thumbnail, which may finish first) is kept."""
+        """The result of reading a photo's GPS (and altitude) and its capture time.
+        ``unusable``: the error means the file itself cannot be used (not an image, missing,
+        unreadable); otherwise it is a note on its GPS. A load error already found (by the
+        thumbnail, which may finish first) is kept."""
         photo = self.photo(key)
         if photo is None:
             return
         photo.exif, photo.exif_read = exif, True
+        photo.exif_alt, photo.capture = (alt if exif is not None else None), capture
         if unusable and photo.load_error is None:
             photo.load_error = error
         photo.gps_note = None if unusable else error
@@ -258,22 +288,60 @@ class Session:
             self._changed(key)
 
     # -- the user's choices ------------------------------------------------------------------
-    def confirm(self, key: str, lat: float, lon: float) -> None:
-        """Make ``(lat, lon)`` the photo's confirmed location."""
+    def confirm(self, key: str, lat: float, lon: float, alt: float | None = None) -> None:
+        """Make ``(lat, lon)`` the photo's confirmed location (``alt``: metres, if known)."""
         if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
             raise ValueError(f"({lat}, {lon}) is not a location: need -90..90, -180..180")
         photo = self.photo(key)
         if photo is not None:
-            photo.confirmed = (float(lat), float(lon))
+            photo.confirmed, photo.confirmed_alt = (float(lat), float(lon)), alt
             self._changed(key)
 
+    def accept_proposed(self, keys: Iterable[str]) -> list[str]:
+        """Confirm the place the tracks propose (with its elevation) for each of ``keys``
+        that has one; returns those."""
+        done = []
+        for key in keys:
+            photo = self.photo(key)
+            if photo is not None and photo.proposed is not None and photo.confirmed is None:
+                self.confirm(key, photo.proposed.lat, photo.proposed.lon, photo.proposed.alt)
+                done.append(key)
+        return done
+
+    def set_proposals(
+        self, proposed: dict[str, ProposedPlace | None], notes: dict[str, str | None]
+    ) -> None:
+        """What matching by time found: a place per photo key, or why there is none (keys
+        left out lose theirs). One change for every row that differs."""
+        rows = []
+        for row, photo in enumerate(self.photos):
+            place, note = proposed.get(photo.key), notes.get(photo.key)
+            if place != photo.proposed or note != photo.track_note:
+                photo.proposed, photo.track_note = place, note
+                rows.append(row)
+        if rows:
+            self._notify("photos_changed", rows)
+
+    def set_time_guesses(self, guesses: dict[str, TimeGuess | None]) -> None:
+        """The time-aware guesses of these photos (``None``: no longer any)."""
+        rows = []
+        for key, guess in guesses.items():
+            photo = self.photo(key)
+            if photo is not None and photo.time_guess != guess:
+                photo.time_guess = guess
+                rows.append(self._rows[key])
+        if rows:
+            self._notify("photos_changed", rows)
+
     def accept_best(self, keys: Iterable[str]) -> list[str]:
-        """Confirm the best guess of every predicted photo among ``keys``; returns those."""
+        """Confirm the best guess of every predicted photo among ``keys`` (its time-aware
+        guess where it has one); returns those."""
         done = []
         for key in keys:
             photo = self.photo(key)
             if photo is not None and photo.prediction is not None:
-                self.confirm(key, *photo.prediction.best)
+                guess = photo.time_guess
+                self.confirm(key, *(guess.best if guess else photo.prediction.best))
                 done.append(key)
         return done
 
@@ -281,7 +349,7 @@ class Session:
         for key in keys:
             photo = self.photo(key)
             if photo is not None and photo.confirmed is not None:
-                photo.confirmed = None
+                photo.confirmed, photo.confirmed_alt = None, None
                 self._changed(key)
 
     # -- place names ---------------------------------------------------------------------------
@@ -304,6 +372,10 @@ class Session:
     def points_of(self, photo: Photo) -> list[LatLon]:
         """Every point the details panel names for a photo."""
         points = [p for p in (photo.confirmed, photo.exif) if p is not None]
+        if photo.proposed is not None:
+            points.append(photo.proposed.point)
+        if photo.time_guess is not None:
+            points.append(photo.time_guess.best)
         if photo.prediction is not None:
             pred = photo.prediction
             points += [pred.best, pred.centre] + [(c[0], c[1]) for c in pred.candidates]
@@ -357,7 +429,7 @@ class Session:
         """The confirmed photos among ``keys`` (in list order): what "Write to photos" writes."""
         wanted = set(keys)
         return [
-            WriteItem(p.path, p.key, *p.confirmed)
+            WriteItem(p.path, p.key, *p.confirmed, p.confirmed_alt)
             for p in self.photos
             if p.key in wanted and p.confirmed is not None and not p.load_error
         ]

@@ -1,11 +1,14 @@
 """The details panel: everything known about the current photo, and the buttons to settle it.
 
-Shows the engine that made the guess, the best guess and the engine's paper answer with their
-place names, the ranked candidates with their shares, the 50% and 90% radii, the EXIF location
-and its great-circle distance to the best guess (and to the confirmed location), and the
-confirmed location. LocDiffusion's shares and radii count its samples; GeoCLIP's and the
-hybrid's count probability, and the panel words them so. The buttons act on all selected
-photos: accept their best guesses, type coordinates for them, clear them.
+Shows the place a GPS track proposes and how its time was read (or why no track places it),
+the engine that made the guess, the best guess and the engine's paper answer with their place
+names, the time-aware guess (the prediction bounded by the photos taken shortly before and
+after) and why it lies where it does, the ranked candidates with their shares, the 50% and 90%
+radii, the EXIF location and its great-circle distance to the best guess (and to the confirmed
+location), and the confirmed location. LocDiffusion's shares and radii count its samples;
+GeoCLIP's and the hybrid's count probability, and the panel words them so. The buttons act on
+all selected photos: accept their places from tracks or best guesses, type coordinates for
+them, clear them.
 """
 
 from __future__ import annotations
@@ -63,9 +66,15 @@ class DetailsPanel(QWidget):
         self.exif = self._value()
         self.distance = self._value()
         self.confirmed = self._value()
-        form = QFormLayout()
+        self.time_guess = self._value()
+        self.time_why = self._value()
+        self.proposed = self._value()
+        self.form = form = QFormLayout()
+        form.addRow("From track", self.proposed)
         form.addRow("Predicted by", self.engine)
         form.addRow("Best guess", self.best)
+        form.addRow("Time-aware guess", self.time_guess)
+        form.addRow("Why", self.time_why)
         self.centre_label = QLabel(CENTRE_LABELS[False], self)
         form.addRow(self.centre_label, self.centre)
         form.addRow("Confidence", self.radii)
@@ -119,7 +128,9 @@ class DetailsPanel(QWidget):
                 label.clear()
             self.distance.clear()
             self.confirmed.clear()
+            self._show_time(None)
             self.candidates.setRowCount(0)
+            self._hide_empty_rows()
             return
         more = f" (and {self.selected - 1} more selected)" if self.selected > 1 else ""
         self.title.setText(f"<b>{photo.name}</b>{more}")
@@ -127,6 +138,7 @@ class DetailsPanel(QWidget):
         self.status.setText(photo.status_text())
         self._show_preview(photo)
         self._show_prediction(photo)
+        self._show_time(photo)
         self.exif.setText(self._place_text(photo.exif) if photo.exif else "none in the file")
         if photo.gps_note:
             self.exif.setText(f"unreadable: {photo.gps_note}")
@@ -134,8 +146,20 @@ class DetailsPanel(QWidget):
             self._place_text(photo.confirmed) if photo.confirmed else "not confirmed"
         )
         self.distance.setText(self._distances(photo))
-        self.accept_button.setEnabled(photo.prediction is not None)
+        self.accept_button.setEnabled(photo.prediction is not None or photo.proposed is not None)
+        self.accept_button.setText(
+            "Accept from track" if photo.proposed is not None else "Accept best guess"
+        )
         self.clear_button.setEnabled(photo.confirmed is not None or self.selected > 1)
+        self._hide_empty_rows()
+
+    def _hide_empty_rows(self) -> None:
+        """Rows with nothing to say take no room (the column is short beside the model panel)."""
+        for row in range(self.form.rowCount()):
+            item = self.form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+            label = item.widget() if item is not None else None
+            if isinstance(label, QLabel):
+                self.form.setRowVisible(row, bool(label.text()))
 
     def _show_prediction(self, photo: Photo) -> None:
         pred = photo.prediction
@@ -155,6 +179,33 @@ class DetailsPanel(QWidget):
             cells = (f"{share:.0%}", format_latlon(lat, lon, 3), self._place(lat, lon))
             for column, text in enumerate(cells):
                 self.candidates.setItem(row, column, QTableWidgetItem(text))
+
+    def _show_time(self, photo: Photo | None) -> None:
+        """The track's proposal, and the time-aware guess beside the model's."""
+        proposed = None if photo is None else photo.proposed
+        if proposed is not None:
+            alt = f", {proposed.alt:.0f} m" if proposed.alt is not None else ""
+            when = f"<br>time: {proposed.time}" if proposed.time else ""
+            self.proposed.setText(
+                f"{self._place_text(proposed.point)}{alt}<br>{proposed.source}{when}"
+            )
+        else:
+            self.proposed.setText("" if photo is None else photo.track_note or "")
+        guess = None if photo is None else photo.time_guess
+        if guess is None or photo.prediction is None:
+            self.time_guess.clear()
+            self.time_why.clear()
+            return
+        moved = distance_km(guess.best, photo.prediction.best)
+        self.time_guess.setText(
+            f"{self._place_text(guess.best)}<br>50% within {format_km(guess.radius50_km)}, "
+            f"90% within {format_km(guess.radius90_km)}; "
+            f"{format_km(moved)} from the model's best guess"
+        )
+        why = guess.why[:1].upper() + guess.why[1:]
+        if guess.model_share >= 0.05:
+            why += f"; the model put {guess.model_share:.0%} of its probability inside"
+        self.time_why.setText(why + ".")
 
     def _word_for(self, pred: PhotoPrediction) -> None:
         """The labels that differ between samples (LocDiffusion) and probability (the rest)."""

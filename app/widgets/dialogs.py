@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.model.coordinates import LatLon, format_latlon, parse_coordinates
+from app.model.geotagging import TRACK_FILTER
 from app.model.model_info import ENGINE_CHOICES, engine_label
 from app.model.session import WriteItem
 from app.model.settings import DEVICES, SAMPLERS, WRITE_METHODS, Settings
@@ -263,6 +264,10 @@ class Prompts:
             "Photos (*.jpg *.jpeg *.jpe *.png *.tif *.tiff *.webp *.heic *.heif *.hif);;"
             "All files (*)",
         )
+        return paths
+
+    def open_tracks(self) -> list[str]:
+        paths, _ = QFileDialog.getOpenFileNames(self.parent, "Open GPS tracks", "", TRACK_FILTER)
         return paths
 
     def open_folder(self) -> str | None:

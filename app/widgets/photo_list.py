@@ -57,6 +57,7 @@ FILTERS = {  # label -> states shown (None: all)
     "Without a location": {PhotoState.NO_LOCATION, PhotoState.READING},
     "With EXIF GPS": {PhotoState.EXIF},
     "Predicted": {PhotoState.PREDICTED},
+    "From tracks": {PhotoState.PROPOSED},
     "Confirmed": {PhotoState.CONFIRMED},
     "Errors": {PhotoState.ERROR},
 }

@@ -28,6 +28,7 @@ from app.workers.background import LOW, lower_this_thread
 from locdiff_core.photo import PhotoErrorKind, read_gps, thumbnail
 from locdiff_core.photo.errors import call_for_file
 from locdiff_core.photo.geocode import reverse_geocode
+from locdiff_core.photo.photo_time import CaptureTime, read_capture_time
 from locdiff_core.photo.reading import iter_photos
 
 THUMB_BATCH = 6  # thumbnails per pool job
@@ -132,15 +133,24 @@ class ExifResult:
     position: LatLon | None
     error: str | None = None
     unusable: bool = False  # the error means the file cannot be used at all
+    alt: float | None = None  # metres, with the position
+    capture: CaptureTime | None = None  # when it was taken, as the camera says
 
 
 def read_exif(key: str, path: str) -> ExifResult:
-    """The GPS position of one photo as an :class:`ExifResult` (never raises for the file)."""
+    """The GPS position and capture time of one photo as an :class:`ExifResult` (never raises
+    for the file). A capture time that cannot be read is left out: the photo is still usable."""
     result = call_for_file(Path(path), read_gps)  # an OSError is UNREADABLE: unusable
     if not result.ok:
         return ExifResult(key, None, result.error.message, result.error.kind in UNUSABLE)
     fix = result.value
-    return ExifResult(key, None if fix is None else (fix.lat, fix.lon))
+    capture = call_for_file(Path(path), read_capture_time)
+    return ExifResult(
+        key,
+        None if fix is None else (fix.lat, fix.lon),
+        alt=None if fix is None else fix.alt,
+        capture=capture.value if capture.ok else None,
+    )
 
 
 class ExifReader(_Loader):

@@ -50,13 +50,14 @@ def write_locations(
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
 ) -> list[tuple[str, FileResult]]:
-    """Write each item's position into its file; ``(key, result)`` per item, in item order."""
+    """Write each item's position (and altitude, when it has one) into its file; ``(key,
+    result)`` per item, in item order."""
     root = journal_root() if root is None else root
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
     config = write_config(settings, root / "000000")  # one part: one batch, one undo
-    placements = [(i.path, i.lat, i.lon, None) for i in items]
+    placements = [(i.path, i.lat, i.lon, i.alt) for i in items]
     results = write_gps_each(placements, config, progress=progress, cancelled=cancelled)
     return [(i.key, r) for i, r in zip(items, results, strict=True)]
 

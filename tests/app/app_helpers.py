@@ -147,12 +147,17 @@ class AnsweringPrompts:
         self.write_answer: tuple[bool, bool] = (True, True)
         self.coordinates_answer = None
         self.checkpoint_answer: str | None = None
+        self.tracks_answer: list[str] = []
 
     def open_photos(self):
         return []
 
     def open_folder(self):
         return None
+
+    def open_tracks(self):
+        self.asked.append(("open_tracks",))
+        return self.tracks_answer
 
     def open_checkpoint(self):
         self.asked.append(("open_checkpoint",))
@@ -278,3 +283,21 @@ class LoopWatch:
         """Stops; the longest gap in seconds."""
         self._timer.stop()
         return max(self.gaps, default=0.0)
+
+
+def drop(target, paths) -> bool:
+    """Drag ``paths`` over the ``target`` widget and drop them, as a file manager would."""
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    action, buttons = Qt.DropAction.CopyAction, Qt.MouseButton.NoButton
+    enter = QDragEnterEvent(QPoint(50, 50), action, mime, buttons, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, enter)
+    if not enter.isAccepted():
+        return False
+    event = QDropEvent(QPointF(50, 50), action, mime, buttons, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, event)
+    return event.isAccepted()

@@ -14,6 +14,7 @@ import pytest
 from app_helpers import (
     LoopWatch,
     add_photos,
+    drop,
     make_broken,
     make_photos,
     map_state,
@@ -27,9 +28,8 @@ from app_helpers import (
 pytestmark = pytest.mark.display
 pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from PySide6.QtCore import Qt  # noqa: E402
 
 from app.model.coordinates import parse_coordinates  # noqa: E402
 from app.model.session import PhotoState  # noqa: E402
@@ -37,20 +37,6 @@ from app.model.settings import load_settings  # noqa: E402
 from locdiff_core.photo import read_gps  # noqa: E402
 
 ARREZZO = (43.467, 11.885)  # where the gps samples were taken
-
-
-def drop(target, paths) -> bool:
-    """Drag ``paths`` over the ``target`` widget and drop them, as a file manager would."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    action, buttons = Qt.DropAction.CopyAction, Qt.MouseButton.NoButton
-    enter = QDragEnterEvent(QPoint(50, 50), action, mime, buttons, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(target, enter)
-    if not enter.isAccepted():
-        return False
-    event = QDropEvent(QPointF(50, 50), action, mime, buttons, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(target, event)
-    return event.isAccepted()
 
 
 def test_drop_files_and_folders_adds_each_photo_once(qtbot, make_window, samples, tmp_path):

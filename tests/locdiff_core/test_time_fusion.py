@@ -3,23 +3,13 @@ mode, a photo bounded from both sides, a prior narrower than a grid cell, the wi
 
 import numpy as np
 import pytest
+from timed_photos import bumps
 
 from locdiff_core.display_grid import cell_areas, cell_centres
 from locdiff_core.earth import great_circle_distance_km
 from locdiff_core.time_fusion import Neighbour, TimePrior, fuse, log_prior
 
 AREZZO, SANTIAGO = (43.4674, 11.8851), (-33.45, -70.67)
-
-
-def bumps(*centres_weights, size=(90, 180), sigma_km=300.0) -> np.ndarray:
-    """A density (per steradian) of Gaussian bumps on the display grid."""
-    lat, lon = cell_centres(*size)
-    glat, glon = np.meshgrid(lat, lon, indexing="ij")
-    f = np.zeros(size)
-    for (clat, clon), w in centres_weights:
-        d = np.vectorize(great_circle_distance_km)(glat, glon, clat, clon)
-        f += w * np.exp(-0.5 * (d / sigma_km) ** 2)
-    return f / (f * cell_areas(*size)).sum()
 
 
 def km(a, b) -> float:

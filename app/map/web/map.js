@@ -16,6 +16,7 @@
   const ONE_POINT_ZOOM = 10; // fitting a single photo: close enough to see the town
   const MANY_POINTS_MAX_ZOOM = 16;
   const OFFLINE_MAX_ZOOM = 5; // without tiles only the ~25 km basemap shows: no closer than this
+  const TRACK_OFFLINE_MAX_ZOOM = 12;
   const OFFLINE_AFTER_MS = 10000; // a tile error counts as "offline" unless a tile loaded this recently
 
   const map = L.map("map", {
@@ -46,10 +47,14 @@
   let lastTileLoad = 0;
   let tileErrors = 0; // since the tile URL was set
 
+  const trackLayer = L.layerGroup().addTo(map);
+  const searchLayer = L.layerGroup().addTo(map);
   const photoLayer = L.layerGroup().addTo(map);
   const candidateLayer = L.layerGroup().addTo(map);
   const sampleLayer = L.layerGroup().addTo(map);
   const photos = new Map(); // key -> {marker, lat, lon, kind, label}
+  const tracks = new Map(); // id -> {label, visible, points, line}
+  let searchMarker = null;
   let selection = [];
   let candidates = [];
   let sampleCount = 0;
@@ -112,11 +117,14 @@
     return marker;
   }
 
-  function fitPoints(points) {
+  // offlineZoom: how close to go without tiles (the basemap alone is coarse; with a track shown,
+  // its line and the pins on it still read well closer in).
+  function fitPoints(points, offlineZoom) {
     if (!points.length) return;
     const bounds = L.latLngBounds(points.map((p) => L.latLng(p[0], p[1])));
     let maxZoom = points.length === 1 ? ONE_POINT_ZOOM : MANY_POINTS_MAX_ZOOM;
-    if (tilesState !== "online") maxZoom = Math.min(maxZoom, OFFLINE_MAX_ZOOM);
+    const offline = offlineZoom || (trackLayer.getLayers().length ? TRACK_OFFLINE_MAX_ZOOM : OFFLINE_MAX_ZOOM);
+    if (tilesState !== "online") maxZoom = Math.min(maxZoom, offline);
     map.fitBounds(bounds, { padding: [48, 48], maxZoom: maxZoom, animate: false });
   }
 
@@ -256,6 +264,48 @@
       fitPoints(points);
     },
 
+    // rows: [[id, label, colour, visible, [[[lat, lon], ...] per segment]], ...]; replaces all
+    // tracks. A click on a line asks the window (bridge.trackClicked) with the point clicked.
+    setTracks(rows) {
+      trackLayer.clearLayers();
+      tracks.clear();
+      for (const [id, label, colour, visible, segments] of rows) {
+        const line = L.polyline(segments, { color: colour, weight: 3, opacity: 0.85 });
+        line.bindTooltip(label, { sticky: true });
+        line.on("click contextmenu", function (e) {
+          L.DomEvent.stop(e);
+          if (bridge) bridge.trackClicked(id, e.latlng.lat, wrapLon(e.latlng.lng), e.containerPoint.x, e.containerPoint.y);
+        });
+        const points = segments.reduce((n, s) => n + s.length, 0);
+        tracks.set(id, { label: label, visible: visible, points: points, line: line });
+        if (visible) trackLayer.addLayer(line);
+      }
+    },
+
+    // A found place: a marker with its name, or nothing (null).
+    setSearchMarker(lat, lon, label) {
+      searchLayer.clearLayers();
+      searchMarker = null;
+      if (lat === null) return;
+      searchMarker = { lat: lat, lon: lon, label: label };
+      L.circleMarker([lat, lon], { radius: 9, color: "#212529", weight: 2, fillColor: "#ffffff", fillOpacity: 0.9 })
+        .bindTooltip(label, { permanent: true, direction: "right", className: "search-tip" })
+        .on("contextmenu", function (e) {
+          L.DomEvent.stop(e);
+          if (bridge) bridge.contextMenu(lat, lon, e.containerPoint.x, e.containerPoint.y);
+        })
+        .addTo(searchLayer);
+    },
+
+    fitTracks(ids) {
+      const points = [];
+      for (const id of ids) {
+        const t = tracks.get(id);
+        if (t) for (const seg of t.line.getLatLngs()) for (const ll of seg) points.push([ll.lat, ll.lng]);
+      }
+      fitPoints(points, TRACK_OFFLINE_MAX_ZOOM);
+    },
+
     // For tests and the screenshot: where a coordinate is in the page, in CSS pixels.
     containerPoint(lat, lon) {
       const p = map.latLngToContainerPoint([lat, lon]);
@@ -281,6 +331,8 @@
       photos: Array.from(photos, ([key, p]) => ({ key: key, lat: p.lat, lon: p.lon, kind: p.kind })),
       selection: selection.slice(),
       candidates: candidates.slice(),
+      tracks: Array.from(tracks, ([id, t]) => ({ id: id, label: t.label, visible: t.visible, points: t.points })),
+      search: searchMarker,
       samples: sampleCount,
       samplesVisible: samplesVisible,
       density: densityLayer !== null,

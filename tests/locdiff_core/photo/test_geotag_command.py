@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from timed_photos import along, camera_photo, photo_with, straight_track
+from timed_photos import along, camera_photo, photo_with, straight_track, write_gpx
 
 from locdiff_core.earth import great_circle_distance_km
 from locdiff_core.photo.gps import read_gps
@@ -17,22 +17,6 @@ from trainer import cli
 ROME = ZoneInfo("Europe/Rome")
 START, END = (43.4674483, 11.8851267), (43.7695604, 11.2558136)
 T0 = dt.datetime(2024, 6, 1, 10, 0, tzinfo=dt.UTC).timestamp()
-
-
-def write_gpx(path: Path, track) -> Path:
-    seg = track.segments[0]
-    points = "".join(
-        f'<trkpt lat="{a:.8f}" lon="{b:.8f}"><ele>{e:.3f}</ele>'
-        f"<time>{dt.datetime.fromtimestamp(t, dt.UTC):%Y-%m-%dT%H:%M:%SZ}</time></trkpt>"
-        for t, a, b, e in zip(seg.times, seg.lat, seg.lon, seg.ele, strict=True)
-    )
-    path.write_text(
-        '<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="test" '
-        'xmlns="http://www.topografix.com/GPX/1/1"><trk><name>Arezzo to Florence</name>'
-        f"<trkseg>{points}</trkseg></trk></gpx>\n",
-        encoding="utf-8",
-    )
-    return path
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Photos and tracks with known times and places, for the tests of geotagging by time."""
+"""Photos and tracks with known times and places, and model densities with known modes, for the
+tests of geotagging by time and of time fused with the model."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from locdiff_core.display_grid import cell_areas, cell_centres
+from locdiff_core.earth import great_circle_distance_km
 from locdiff_core.photo.track_match import slerp
 from locdiff_core.photo.tracks import Segment, Track
 
@@ -62,3 +65,31 @@ def along(start, end, t0: float, duration: float, t) -> tuple[np.ndarray, np.nda
     n = len(f)
     a_lat, a_lon = np.full(n, start[0]), np.full(n, start[1])
     return slerp(a_lat, a_lon, np.full(n, end[0]), np.full(n, end[1]), f)
+
+
+def write_gpx(path: Path, track: Track, name: str = "Arezzo to Florence") -> Path:
+    """``track``'s first segment as a GPX 1.1 file (elevation and times to the second)."""
+    seg = track.segments[0]
+    points = "".join(
+        f'<trkpt lat="{a:.8f}" lon="{b:.8f}"><ele>{e:.3f}</ele>'
+        f"<time>{dt.datetime.fromtimestamp(t, dt.UTC):%Y-%m-%dT%H:%M:%SZ}</time></trkpt>"
+        for t, a, b, e in zip(seg.times, seg.lat, seg.lon, seg.ele, strict=True)
+    )
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="test" '
+        f'xmlns="http://www.topografix.com/GPX/1/1"><trk><name>{name}</name>'
+        f"<trkseg>{points}</trkseg></trk></gpx>\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def bumps(*centres_weights, size=(90, 180), sigma_km=300.0) -> np.ndarray:
+    """A density (per steradian) of Gaussian bumps on the display grid."""
+    lat, lon = cell_centres(*size)
+    glat, glon = np.meshgrid(lat, lon, indexing="ij")
+    f = np.zeros(size)
+    for (clat, clon), w in centres_weights:
+        d = np.vectorize(great_circle_distance_km)(glat, glon, clat, clon)
+        f += w * np.exp(-0.5 * (d / sigma_km) ** 2)
+    return f / (f * cell_areas(*size)).sum()
