@@ -1,5 +1,6 @@
 """Geotagging by time: matching photos' UTC times to a GPS track (``match_times``), the
-track-file readers on generated data, and the offline place search.
+track-file readers on generated data, the offline place search, and the window's side: a
+rematch of the session's photos (what each typed clock offset costs) and the time-aware guesses.
 
     python benchmarks/geotag.py [--photos 10000] [--fixes 100000] [--repeats 5]
 
@@ -51,6 +52,66 @@ def gpx_text(track: Track, fixes: int) -> str:
     )
 
 
+def session_photos(count: int, track: Track, rng: np.random.Generator, predicted: int = 0):
+    """``count`` camera photos (Rome's time) over ``track``; the first ``predicted`` have a
+    model density on the app's grid, and every tenth has EXIF GPS (a phone's)."""
+    import datetime as dt
+
+    from app.model.session import Photo, PhotoPrediction
+    from app.workers.prediction import DENSITY_SIZE
+    from locdiff_core.photo.photo_time import CaptureTime
+
+    flat = np.full(DENSITY_SIZE, 1.0 / (4 * np.pi))
+    photos = []
+    for i, t in enumerate(rng.uniform(track.start - 600, track.end + 600, count)):
+        local = dt.datetime.fromtimestamp(t, dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=2)
+        exif = (43.0 + 1e-3 * (i % 50), 11.0) if i % 10 == 0 and i >= predicted else None
+        photo = Photo(Path(f"/b/{i}.jpg"), f"/b/{i}.jpg", exif=exif, exif_read=True)
+        photo.capture = CaptureTime(local)
+        if i < predicted:
+            photo.prediction = PhotoPrediction(
+                (43, 11), (43, 11), (), 1.0, 2.0, np.zeros((0, 2)), flat
+            )
+        photos.append(photo)
+    return photos
+
+
+def window_rows(track: Track, rng: np.random.Generator, repeats: int) -> list[tuple]:
+    """The window's rematch (propose_places over the session) and the time-aware guesses."""
+    try:
+        from app.model.geotagging import GeotagOptions
+        from app.workers.geotagging import fusion_jobs, propose_places, time_guesses
+    except ImportError:  # the app's extras are not installed
+        return []
+    from locdiff_core.photo.photo_time import TimeSettings
+    from locdiff_core.time_fusion import TimePrior
+
+    rows = []
+    options = GeotagOptions(zone="Europe/Rome")
+    for count in (1_000, 10_000):
+        photos = session_photos(count, track, rng)
+        places, _notes, _summary = propose_places(photos, [track], options)
+        took = timed(lambda p=photos: propose_places(p, [track], options), repeats)
+        rows.append(
+            (
+                f"window: rematch {count:,} photos (each offset typed)",
+                f"{took * 1000:.0f} ms",
+                f"{len(places):,} proposed; photos with GPS as a track too",
+            )
+        )
+    photos = session_photos(1_000, track, rng, predicted=100)
+    jobs, _ = fusion_jobs(photos, TimeSettings("Europe/Rome"), TimePrior().window_s)
+    took = timed(lambda: time_guesses(jobs, TimePrior()), max(1, repeats // 2))
+    rows.append(
+        (
+            f"window: time-aware guesses of {len(jobs)} photos (90 x 180 grid)",
+            f"{took * 1000:.0f} ms",
+            f"{took * 1000 / max(len(jobs), 1):.1f} ms a photo, on a pool thread",
+        )
+    )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=10_000)
@@ -97,6 +158,7 @@ def main() -> None:
     rows.append(
         (f"place search: {len(queries)} queries", f"worst {worst * 1000:.1f} ms", "best of each")
     )
+    rows += window_rows(track, rng, args.repeats)
     load = os.getloadavg()[0]
     print_table(
         f"Geotagging by time (best of {args.repeats}, load {load:.1f})",

@@ -447,11 +447,12 @@ class MapView(QWidget):
             raise ValueError(f"the density opacity must be a number in 0..1, got {opacity}")
         self._push("densityOpacity", _js_call("setDensityOpacity", min(1.0, max(0.0, opacity))))
 
-    def fit_to(self, points: list[tuple[float, float]]) -> None:
-        """Fit the view to ``(lat, lon)`` points (a sensible zoom for a single point)."""
+    def fit_to(self, points: list[tuple[float, float]], offline_zoom: int | None = None) -> None:
+        """Fit the view to ``(lat, lon)`` points (a sensible zoom for a single point); without
+        online tiles no closer than ``offline_zoom`` (default: what the basemap shows well)."""
         pts = [[float(la), float(lo)] for la, lo in points if _finite(la, lo)]
         if pts:
-            self._run(_js_call("fitTo", pts))
+            self._run(_js_call("fitTo", pts, offline_zoom))
 
     def evaluate(self, js: str, callback: Callable[[object], None]) -> None:
         """Run JavaScript in the page and pass its result to ``callback`` (queued until ready).

@@ -260,8 +260,8 @@
       if (densityLayer) densityLayer.setOpacity(opacity);
     },
 
-    fitTo(points) {
-      fitPoints(points);
+    fitTo(points, offlineZoom) {
+      fitPoints(points, offlineZoom);
     },
 
     // rows: [[id, label, colour, visible, [[[lat, lon], ...] per segment]], ...]; replaces all
