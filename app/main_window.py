@@ -25,6 +25,7 @@ from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
+    QPushButton,
     QSplitter,
     QTabWidget,
     QToolBar,
@@ -49,11 +50,13 @@ from app.widgets.dialogs import Prompts
 from app.widgets.engine_box import EngineBox
 from app.widgets.model_panel import ModelPanel
 from app.widgets.photo_list import PhotoListView, PhotoTableModel
+from app.widgets.place_search_box import PlaceSearchBox
 from app.widgets.progress import ProgressStatus
 from app.widgets.tracks_panel import TracksPanel
 from app.widgets.trainer_tab import TrainerTab
 from app.window_actions import build_actions
 from app.workers.loaders import PlaceNamer, TaskSet, ThumbnailLoader
+from app.workers.place_lookup import PlaceLookup
 from app.workers.prediction import PredictionController
 
 TITLE = "LocDiff Studio"
@@ -98,6 +101,10 @@ class MainWindow(QMainWindow):
         self.tracks_panel = TracksPanel(parent=self)
         self.views = SessionViews(self, parent=self)
         self.geotag = TrackGeotag(self, parent=self)
+        self.place_lookup = PlaceLookup(self)
+        self.place_search = PlaceSearchBox(self.place_lookup, self)
+        self.place_here = QPushButton("Set location here", self)
+        self.found_place: tuple[float, float, str] | None = None
         self.model_panel = ModelPanel(self)
         self.weights_download = WeightsDownload(
             self.tasks, self.model_panel, self.notify, self.report_failure, self._weights_arrived
@@ -178,6 +185,13 @@ class MainWindow(QMainWindow):
         self.engine_box.show_choices(self.settings.engine, self.model_info)
 
     def _connect_panels(self) -> None:
+        self.place_search.setMinimumWidth(220)
+        self.place_here.setEnabled(False)
+        self.place_here.setToolTip("Put the selected photos at the place found")
+        self.map_panel.bar.addWidget(self.place_search)
+        self.map_panel.bar.addWidget(self.place_here)
+        self.place_search.place_chosen.connect(self.show_place)
+        self.place_here.clicked.connect(self.place_selected_at_found)
         self.details.accept_requested.connect(self.accept_best)
         self.details.coordinates_requested.connect(self.set_coordinates)
         self.details.clear_requested.connect(self.clear_confirmation)
@@ -262,6 +276,28 @@ class MainWindow(QMainWindow):
         gc.freeze()
         self.details.refresh()
         self.map_panel.warm_up()
+
+    # -- the place search ----------------------------------------------------------------------
+    def show_place(self, lat: float, lon: float, label: str) -> None:
+        """Go to a place found by name and mark it; *Set location here* puts the selection
+        there (so does right-clicking the mark)."""
+        self.found_place = (lat, lon, label)
+        self.map.set_search_marker(lat, lon, label)
+        self.map.fit_to([(lat, lon)], offline_zoom=10)
+        self.place_here.setEnabled(True)
+        self.place_here.setToolTip(f"Put the selected photos at {label}")
+
+    def place_selected_at_found(self) -> None:
+        if self.found_place is None:
+            self.notify("search for a place first")
+        elif not self._selected:
+            self.notify("select the photos to place first")
+        else:
+            lat, lon, label = self.found_place
+            for key in self._selected:
+                self.session.confirm(key, lat, lon)
+            count = len(self._selected)
+            self.notify(f"placed {count} photo{'s' * (count != 1)} at {label}")
 
     # -- corrections -----------------------------------------------------------------------------
     def accept_best(self) -> None:
@@ -361,6 +397,7 @@ class MainWindow(QMainWindow):
         """Stop the workers (waits for the running chunk); safe to call twice."""
         self.views.stop()
         self.geotag.stop()
+        self.place_lookup.stop()
         self.tasks.cancel_all()
         self.predictor.shutdown()
         self.trainer_tab.shutdown()

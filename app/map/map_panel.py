@@ -52,6 +52,7 @@ class MapPanel(QWidget):
         bar.addWidget(self.opacity)
         bar.addWidget(self.samples)
         bar.addStretch(1)
+        self.bar = bar  # the window adds its tools (the place search) at the end
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
