@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from app.current_model import CurrentModel
 from app.downloads import WeightsDownload, download_model
+from app.edit_history import EditHistory, photos
 from app.map.map_panel import MapPanel
 from app.model.coordinates import format_decimal
 from app.model.model_info import ModelInfo, ModelState
@@ -77,6 +79,7 @@ class MainWindow(QMainWindow):
             settings, settings_message = load_settings()
         self.settings = settings
         self.session = Session()
+        self.edits = EditHistory(self.session, self)
         self.prompts = Prompts(self)
         self.notices: list[str] = []  # every message shown in the status bar, oldest first
         self.tasks = TaskSet(self)
@@ -112,6 +115,7 @@ class MainWindow(QMainWindow):
         self.trainer_tab = TrainerTab(self)
         self._build_layout()
         self.menu_actions = build_actions(self)
+        self._add_undo_actions()
         self.engine_box = EngineBox(self)
         self._add_engine_box()
         self._connect_panels()
@@ -174,6 +178,18 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.write_progress)
         bar.addPermanentWidget(self.counts)
         bar.addPermanentWidget(self.model_label)
+
+    def _add_undo_actions(self) -> None:
+        """Undo and Redo of location edits, named after the edit, at the top of Edit."""
+        undo = self.edits.stack.createUndoAction(self, "Undo")
+        redo = self.edits.stack.createRedoAction(self, "Redo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo.setShortcut(QKeySequence.StandardKey.Redo)
+        edit_menu = next(a.menu() for a in self.menuBar().actions() if a.text() == "&Edit")
+        first = edit_menu.actions()[0]
+        edit_menu.insertActions(first, [undo, redo])
+        edit_menu.insertSeparator(first)
+        self.menu_actions["undo"], self.menu_actions["redo"] = undo, redo
 
     def _add_engine_box(self) -> None:
         """The engine choice goes in the toolbar, after the predict actions."""
@@ -294,17 +310,19 @@ class MainWindow(QMainWindow):
             self.notify("select the photos to place first")
         else:
             lat, lon, label = self.found_place
-            for key in self._selected:
-                self.session.confirm(key, lat, lon)
             count = len(self._selected)
+            with self.edits.edit(f"Place {photos(count)} at {label}", self._selected):
+                for key in self._selected:
+                    self.session.confirm(key, lat, lon)
             self.notify(f"placed {count} photo{'s' * (count != 1)} at {label}")
 
     # -- corrections -----------------------------------------------------------------------------
     def accept_best(self) -> None:
         """Confirm the selection's places from tracks, and the best guesses of the rest."""
-        done = self.session.accept_proposed(self._selected)
-        rest = [k for k in self._selected if k not in done]
-        done += self.session.accept_best(rest)
+        with self.edits.edit(f"Accept {photos(len(self._selected))}", self._selected):
+            done = self.session.accept_proposed(self._selected)
+            rest = [k for k in self._selected if k not in done]
+            done += self.session.accept_best(rest)
         if not done:
             self.notify("nothing to accept: predict the selected photos or open a GPS track")
 
@@ -318,11 +336,14 @@ class MainWindow(QMainWindow):
             format_decimal(*loc[0]) if loc else "", len(self._selected)
         )
         if answer is not None:
-            for key in self._selected:
-                self.session.confirm(key, *answer)
+            name = f"Set coordinates of {photos(len(self._selected))}"
+            with self.edits.edit(name, self._selected):
+                for key in self._selected:
+                    self.session.confirm(key, *answer)
 
     def clear_confirmation(self) -> None:
-        self.session.clear_confirmation(self._selected)
+        with self.edits.edit(f"Clear {photos(len(self._selected))}", self._selected):
+            self.session.clear_confirmation(self._selected)
 
     # -- model and settings (app.current_model) -----------------------------------------------
     def load_model(self) -> None:

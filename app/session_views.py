@@ -16,6 +16,7 @@ from typing import Protocol
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QLabel
 
+from app.edit_history import EditHistory
 from app.map.map_panel import MapPanel
 from app.model.session import PhotoState, Session, place_key
 from app.widgets.details_panel import DetailsPanel
@@ -32,6 +33,7 @@ class ViewsHost(Protocol):
     """What the views need of the window."""
 
     session: Session
+    edits: EditHistory
     predictor: PredictionController
     photo_list: PhotoListView
     map_panel: MapPanel
@@ -174,10 +176,16 @@ class SessionViews(QObject):
         self.w.photo_list.select_keys([key])
 
     def _pin_moved(self, key: str, lat: float, lon: float) -> None:
-        self.w.session.confirm(key, lat, lon)
+        photo = self.w.session.photo(key)
+        if photo is not None:
+            with self.w.edits.edit(f"Move {photo.name}", [key]):
+                self.w.session.confirm(key, lat, lon)
 
     def _location_requested(self, lat: float, lon: float) -> None:
         if self.current is None:
             self.w.notify("select a photo first, then right-click the map to set its location")
             return
-        self.w.session.confirm(self.current, lat, lon)
+        photo = self.w.session.photo(self.current)
+        if photo is not None:
+            with self.w.edits.edit(f"Set location of {photo.name}", [self.current]):
+                self.w.session.confirm(self.current, lat, lon)

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from PySide6.QtCore import QObject, QTimer
 
+from app.edit_history import EditHistory
 from app.map.map_panel import MapPanel
 from app.model.geotagging import TRACK_COLOURS, GeotagOptions, TrackLine
 from app.model.session import Session
@@ -45,6 +46,7 @@ class GeotagHost(Protocol):
     """What geotagging by time needs of the window."""
 
     session: Session
+    edits: EditHistory
     prompts: Prompts
     tasks: TaskSet
     map_panel: MapPanel
@@ -196,7 +198,9 @@ class TrackGeotag(QObject):
         self._fuse_timer.start()
 
     def accept_all(self) -> None:
-        done = self.w.session.accept_proposed(self.w.session.keys())
+        keys = [p.key for p in self.w.session.photos if p.proposed and p.confirmed is None]
+        with self.w.edits.edit(f"Accept {len(keys)} from tracks", keys):
+            done = self.w.session.accept_proposed(keys)
         if done:
             self.w.notify(
                 f"accepted {len(done)} place{'s' * (len(done) != 1)} from tracks: "

@@ -22,7 +22,7 @@ ACTIONS = (
     ("write_selected", "Write locations to photos…", "Ctrl+Shift+W", "Write confirmed locations"),
     ("write_all", "Write all confirmed locations…", None, "Write every confirmed location"),
     ("close", "Quit", Key.Quit, ""),
-    ("undo_write", "Undo last write", Key.Undo, "Put back the files of the last write"),
+    ("undo_write", "Undo last write", None, "Put back the files of the last write"),
     ("accept_best", "Accept", "Ctrl+Return", "Confirm the places from tracks, or best guesses"),
     ("accept_all_proposed", "Accept all from tracks", None, "Confirm every place from a track"),
     ("set_coordinates", "Set coordinates…", "Ctrl+L", "Type the location of the selection"),

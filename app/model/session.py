@@ -164,6 +164,9 @@ def place_key(lat: float, lon: float) -> tuple[float, float]:
     return round(lat, 4), round(lon, 4)
 
 
+Confirmed = tuple[LatLon | None, float | None]  # a confirmed location and its altitude
+
+
 @dataclass(frozen=True)
 class WriteItem:
     path: Path
@@ -296,6 +299,27 @@ class Session:
         if photo is not None:
             photo.confirmed, photo.confirmed_alt = (float(lat), float(lon)), alt
             self._changed(key)
+
+    def confirmed_of(self, keys: Iterable[str]) -> dict[str, Confirmed]:
+        """The confirmed location (and altitude) of each of ``keys`` still open."""
+        out = {}
+        for key in keys:
+            photo = self.photo(key)
+            if photo is not None:
+                out[key] = (photo.confirmed, photo.confirmed_alt)
+        return out
+
+    def restore_confirmed(self, values: dict[str, Confirmed]) -> None:
+        """Put back confirmed locations as :meth:`confirmed_of` gave them (photos closed since
+        are skipped); one change for all."""
+        rows = []
+        for key, (point, alt) in values.items():
+            photo = self.photo(key)
+            if photo is not None:
+                photo.confirmed, photo.confirmed_alt = point, alt
+                rows.append(self._rows[key])
+        if rows:
+            self._notify("photos_changed", rows)
 
     def accept_proposed(self, keys: Iterable[str]) -> list[str]:
         """Confirm the place the tracks propose (with its elevation) for each of ``keys``

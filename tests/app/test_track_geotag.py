@@ -92,6 +92,10 @@ def test_drop_a_track_with_photos_then_offset_accept_write_undo(qtbot, make_wind
         assert metres((pin["lat"], pin["lon"]), place) < 1.0
 
     window.accept_all_proposed()
+    assert window.edits.undo_text() == "Accept 3 from tracks"  # one command, undoable
+    window.edits.stack.undo()
+    assert not any(p.confirmed for p in window.session.photos)
+    window.edits.stack.redo()
     photos = by_name(window)
     assert {n for n, p in photos.items() if p.state is PhotoState.CONFIRMED} == set(truth)
     paths = [photos[n].path for n in sorted(truth)]
