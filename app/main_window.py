@@ -384,7 +384,16 @@ class MainWindow(QMainWindow):
         self.predict(self._selected)
 
     def predict_all(self) -> None:
-        self.predict([p.key for p in self.session.photos if p.prediction is None])
+        """Predict every photo without a prediction, except those whose file has GPS (select
+        them and *Predict selected* to predict them anyway)."""
+        todo = [p for p in self.session.photos if p.prediction is None]
+        with_gps = sum(p.exif is not None for p in todo)
+        self.predict([p.key for p in todo if p.exif is None])
+        if with_gps:
+            self.notify(
+                f"left out {photos(with_gps)} that {'has' if with_gps == 1 else 'have'} GPS "
+                "in the file: select and Predict selected to predict anyway"
+            )
 
     def predict(self, keys: Sequence[str]) -> int | None:
         """Queue a prediction of these photos; returns the job id (None when nothing started)."""

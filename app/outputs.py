@@ -118,6 +118,8 @@ class Outputs:
     def _written(self, results) -> None:
         self.w.write_progress.finish()
         for key, result in results:
+            if result.ok:
+                self.w.session.mark_written(key)
             self.w.session.set_write_note(key, describe_write(result))
         self.w.reread_exif([key for key, _ in results])
         failed = sum(not r.ok for _, r in results)

@@ -12,7 +12,8 @@ from typing import Protocol
 from PySide6.QtCore import QObject
 
 from app.current_model import CurrentModel
-from app.model.session import PhotoPrediction, Session
+from app.model.photo import PhotoPrediction
+from app.model.session import Session
 from app.model.settings import Settings
 from app.widgets.progress import ProgressStatus
 from app.workers.prediction import PredictionController

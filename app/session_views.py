@@ -18,7 +18,8 @@ from PySide6.QtWidgets import QLabel
 
 from app.edit_history import EditHistory
 from app.map.map_panel import MapPanel
-from app.model.session import PhotoState, Session, place_key
+from app.model.photo import PhotoState
+from app.model.session import Session, place_key
 from app.widgets.details_panel import DetailsPanel
 from app.widgets.photo_list import PhotoListView
 from app.workers.loaders import PlaceNamer

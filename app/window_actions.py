@@ -30,7 +30,7 @@ ACTIONS = (
     ("remove_selected", "Remove from list", Key.Delete, "Close the selected photos"),
     ("edit_settings", "Settings…", Key.Preferences, "Model, sampling, map and writing"),
     ("predict_selected", "Predict selected", "Ctrl+P", "Predict where the selection was taken"),
-    ("predict_all", "Predict all", "Ctrl+Shift+P", "Predict every photo without a prediction"),
+    ("predict_all", "Predict all", "Ctrl+Shift+P", "Predict photos without a prediction or GPS"),
     ("cancel_prediction", "Cancel", "Esc", "Stop the prediction"),
 )
 MENUS = {

@@ -57,7 +57,7 @@ def session_photos(count: int, track: Track, rng: np.random.Generator, predicted
     model density on the app's grid, and every tenth has EXIF GPS (a phone's)."""
     import datetime as dt
 
-    from app.model.session import Photo, PhotoPrediction
+    from app.model.photo import Photo, PhotoPrediction
     from app.workers.prediction import DENSITY_SIZE
     from locdiff_core.photo.photo_time import CaptureTime
 

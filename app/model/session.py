@@ -3,7 +3,8 @@
 Qt-free (napari's ``components`` layer): the photo list, the details panel and the map are views
 of a :class:`Session` and listen to it through :class:`SessionListener`; the workers fill it in
 (EXIF positions, predictions, place names) and the user's corrections land here as confirmed
-locations. What an export writes is planned in :mod:`app.model.exports`.
+locations. Each photo is a :class:`app.model.photo.Photo`; what an export writes is planned in
+:mod:`app.model.exports`, and the session is kept on disk by :mod:`app.model.session_store`.
 
 A photo's key is its resolved absolute path as text (:func:`identify`), so the same file
 reached by two names (a symlink, ``./a.jpg`` and ``a.jpg``) is one photo.
@@ -11,132 +12,19 @@ reached by two names (a symlink, ``./a.jpg`` and ``a.jpg``) is one photo.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-
 from app.model.coordinates import LatLon
 from app.model.geotagging import ProposedPlace, TimeGuess
-from app.model.pins import CandidatePin, PhotoPin, PinKind
+from app.model.photo import Photo, PhotoPrediction
+from app.model.pins import CandidatePin, PhotoPin
 from locdiff_core.earth import great_circle_distance_km
-from locdiff_core.engines import Engine
 
 if TYPE_CHECKING:
     from locdiff_core.photo.photo_time import CaptureTime
-
-
-class PhotoState(enum.Enum):
-    """What the status column says, from the most to the least telling."""
-
-    ERROR = "error"
-    CONFIRMED = "confirmed"
-    PROPOSED = "from track"
-    PREDICTED = "predicted"
-    EXIF = "EXIF GPS"
-    NO_LOCATION = "no location"
-    READING = "reading…"
-
-
-@dataclass(frozen=True, eq=False)
-class PhotoPrediction:
-    """One photo's prediction as the app keeps it (a plain copy of the pipeline's answer).
-    Compared by identity: a new prediction is a new object, even with the same numbers (the
-    arrays would make ``==`` ambiguous).
-
-    ``engine`` made it (:class:`locdiff_core.engines.Engine`). LocDiffusion: ``best`` is the
-    centre of the densest cluster of samples, ``centre`` the centre of all samples, shares and
-    radii count samples. GeoCLIP and LocDiff-H: ``best`` is the most probable place of the
-    most probable cluster, ``centre`` the top gallery place, shares and radii count
-    probability; ``samples`` are the top places (GeoCLIP) or LocDiffusion's samples (hybrid).
-    """
-
-    best: LatLon
-    centre: LatLon  # the engine's paper answer
-    candidates: tuple[tuple[float, float, float], ...]  # ranked (lat, lon, share)
-    radius50_km: float  # around the best guess
-    radius90_km: float
-    samples: np.ndarray  # (K, 2) lat, lon degrees
-    density: np.ndarray | None = None  # (H, W) per steradian, row 0 = north, col 0 = -180
-    engine: Engine = Engine.LOCDIFF
-
-
-@dataclass
-class Photo:
-    """Everything known about one open photo."""
-
-    path: Path  # absolute, as the user gave it
-    key: str  # resolved absolute path: the photo's identity
-    exif: LatLon | None = None  # the position stored in the file
-    exif_alt: float | None = None  # metres, when the file has it
-    capture: CaptureTime | None = None  # when the camera says it was taken
-    exif_read: bool = False
-    load_error: str | None = None  # the file cannot be used: not an image, damaged, unreadable
-    gps_note: str | None = None  # the file's own GPS is unreadable (the photo itself is fine)
-    queued: bool = False  # waiting for (or in) a prediction
-    prediction: PhotoPrediction | None = None
-    predict_error: str | None = None
-    confirmed: LatLon | None = None  # the user's choice: accepted, dragged, typed or clicked
-    confirmed_alt: float | None = None  # metres: a track's elevation, accepted with its place
-    proposed: ProposedPlace | None = None  # where the tracks put it (not yet accepted)
-    track_note: str | None = None  # why the tracks left it alone
-    time_guess: TimeGuess | None = None  # the prediction bounded by its neighbours in time
-    write_note: str | None = None  # outcome of the last write of its GPS
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def error(self) -> str | None:
-        return self.load_error or self.predict_error
-
-    @property
-    def state(self) -> PhotoState:
-        if self.error:
-            return PhotoState.ERROR
-        if self.confirmed is not None:
-            return PhotoState.CONFIRMED
-        if self.proposed is not None:
-            return PhotoState.PROPOSED
-        if self.prediction is not None:
-            return PhotoState.PREDICTED
-        if self.exif is not None:
-            return PhotoState.EXIF
-        return PhotoState.NO_LOCATION if self.exif_read else PhotoState.READING
-
-    def status_text(self) -> str:
-        state = self.state
-        if state is PhotoState.ERROR:
-            return f"error: {self.error}"
-        text = state.value
-        if self.queued:
-            text = f"{text} · queued" if state is not PhotoState.NO_LOCATION else "queued"
-        if state is PhotoState.PREDICTED and self.exif is not None:
-            text += " · has EXIF GPS"
-        if state is PhotoState.PROPOSED:
-            text += f" · {self.proposed.source.removeprefix('track: ')}"
-        elif self.track_note and state in (PhotoState.NO_LOCATION, PhotoState.PREDICTED):
-            text += f" · not on a track: {self.track_note}"
-        if self.write_note:
-            text += f" · {self.write_note}"
-        return text
-
-    def location(self) -> tuple[LatLon, PinKind] | None:
-        """The photo's main pin: confirmed, else proposed by a track, else the best guess,
-        else the EXIF position."""
-        if self.confirmed is not None:
-            return self.confirmed, PinKind.CONFIRMED
-        if self.proposed is not None:
-            return self.proposed.point, PinKind.PROPOSED
-        if self.prediction is not None:
-            return self.prediction.best, PinKind.BEST
-        if self.exif is not None:
-            return self.exif, PinKind.EXIF
-        return None
 
 
 class SessionListener(Protocol):
@@ -164,7 +52,8 @@ def place_key(lat: float, lon: float) -> tuple[float, float]:
     return round(lat, 4), round(lon, 4)
 
 
-Confirmed = tuple[LatLon | None, float | None]  # a confirmed location and its altitude
+WRITTEN_TOLERANCE = 1e-5  # degrees (about a metre): EXIF stores rationals, not our floats
+Confirmed = tuple[LatLon | None, float | None, str | None]  # location, altitude, from what
 
 
 @dataclass(frozen=True)
@@ -250,6 +139,11 @@ class Session:
             return
         photo.exif, photo.exif_read = exif, True
         photo.exif_alt, photo.capture = (alt if exif is not None else None), capture
+        photo.exif_written_from = None
+        if exif is not None and photo.written is not None:
+            (lat, lon), source = photo.written
+            if abs(exif[0] - lat) < WRITTEN_TOLERANCE and abs(exif[1] - lon) < WRITTEN_TOLERANCE:
+                photo.exif_written_from = source  # our own write read back: not evidence
         if unusable and photo.load_error is None:
             photo.load_error = error
         photo.gps_note = None if unusable else error
@@ -284,6 +178,13 @@ class Session:
             photo.predict_error, photo.queued = message, False
             self._changed(key)
 
+    def mark_written(self, key: str) -> None:
+        """The photo's confirmed location is now in its file: remember that, and from what,
+        so that reading it back is not taken for the file's own GPS."""
+        photo = self.photo(key)
+        if photo is not None and photo.confirmed is not None:
+            photo.written = (photo.confirmed, photo.confirmed_from or "a correction")
+
     def set_write_note(self, key: str, note: str | None) -> None:
         photo = self.photo(key)
         if photo is not None:
@@ -291,13 +192,22 @@ class Session:
             self._changed(key)
 
     # -- the user's choices ------------------------------------------------------------------
-    def confirm(self, key: str, lat: float, lon: float, alt: float | None = None) -> None:
-        """Make ``(lat, lon)`` the photo's confirmed location (``alt``: metres, if known)."""
+    def confirm(
+        self,
+        key: str,
+        lat: float,
+        lon: float,
+        alt: float | None = None,
+        source: str = "a correction",
+    ) -> None:
+        """Make ``(lat, lon)`` the photo's confirmed location (``alt``: metres, if known;
+        ``source``: what it came from, remembered once it is written)."""
         if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
             raise ValueError(f"({lat}, {lon}) is not a location: need -90..90, -180..180")
         photo = self.photo(key)
         if photo is not None:
             photo.confirmed, photo.confirmed_alt = (float(lat), float(lon)), alt
+            photo.confirmed_from = source
             self._changed(key)
 
     def confirmed_of(self, keys: Iterable[str]) -> dict[str, Confirmed]:
@@ -306,17 +216,17 @@ class Session:
         for key in keys:
             photo = self.photo(key)
             if photo is not None:
-                out[key] = (photo.confirmed, photo.confirmed_alt)
+                out[key] = (photo.confirmed, photo.confirmed_alt, photo.confirmed_from)
         return out
 
     def restore_confirmed(self, values: dict[str, Confirmed]) -> None:
         """Put back confirmed locations as :meth:`confirmed_of` gave them (photos closed since
         are skipped); one change for all."""
         rows = []
-        for key, (point, alt) in values.items():
+        for key, (point, alt, source) in values.items():
             photo = self.photo(key)
             if photo is not None:
-                photo.confirmed, photo.confirmed_alt = point, alt
+                photo.confirmed, photo.confirmed_alt, photo.confirmed_from = point, alt, source
                 rows.append(self._rows[key])
         if rows:
             self._notify("photos_changed", rows)
@@ -328,7 +238,8 @@ class Session:
         for key in keys:
             photo = self.photo(key)
             if photo is not None and photo.proposed is not None and photo.confirmed is None:
-                self.confirm(key, photo.proposed.lat, photo.proposed.lon, photo.proposed.alt)
+                place = photo.proposed
+                self.confirm(key, place.lat, place.lon, place.alt, source="a track")
                 done.append(key)
         return done
 
@@ -365,7 +276,10 @@ class Session:
             photo = self.photo(key)
             if photo is not None and photo.prediction is not None:
                 guess = photo.time_guess
-                self.confirm(key, *(guess.best if guess else photo.prediction.best))
+                if guess is not None:
+                    self.confirm(key, *guess.best, source="a time-aware guess")
+                else:
+                    self.confirm(key, *photo.prediction.best, source="a guess")
                 done.append(key)
         return done
 
@@ -373,7 +287,7 @@ class Session:
         for key in keys:
             photo = self.photo(key)
             if photo is not None and photo.confirmed is not None:
-                photo.confirmed, photo.confirmed_alt = None, None
+                photo.confirmed, photo.confirmed_alt, photo.confirmed_from = None, None, None
                 self._changed(key)
 
     # -- place names ---------------------------------------------------------------------------

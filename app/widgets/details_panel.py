@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
 
 from app.model.coordinates import LatLon, format_km, format_latlon
 from app.model.model_info import counts_probability, engine_label
-from app.model.session import Photo, PhotoPrediction, Session, distance_km
+from app.model.photo import Photo, PhotoPrediction
+from app.model.session import Session, distance_km
 from app.workers.loaders import ThumbnailLoader
 
 PREVIEW_PX = 160
@@ -142,6 +143,10 @@ class DetailsPanel(QWidget):
         self.exif.setText(self._place_text(photo.exif) if photo.exif else "none in the file")
         if photo.gps_note:
             self.exif.setText(f"unreadable: {photo.gps_note}")
+        elif photo.exif_written_from:
+            self.exif.setText(
+                f"{self.exif.text()}<br>written by LocDiff Studio from {photo.exif_written_from}"
+            )
         self.confirmed.setText(
             self._place_text(photo.confirmed) if photo.confirmed else "not confirmed"
         )
@@ -219,7 +224,7 @@ class DetailsPanel(QWidget):
         self.candidates.horizontalHeaderItem(0).setText(SHARE_HEADERS[probability])
 
     def _distances(self, photo: Photo) -> str:
-        if photo.exif is None:
+        if photo.exif is None or photo.exif_written_from:  # our own write is no evidence
             return ""
         parts = []
         for name, point in (

@@ -43,7 +43,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.model.session import Photo, PhotoState, Session
+from app.model.photo import Photo, PhotoState
+from app.model.session import Session
 from app.workers.loaders import ThumbnailLoader
 
 THUMB_COLUMN, NAME_COLUMN, STATUS_COLUMN, PLACE_COLUMN = range(4)

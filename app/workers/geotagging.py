@@ -26,7 +26,7 @@ from app.model.geotagging import (
     TrackLine,
     thin,
 )
-from app.model.session import Photo
+from app.model.photo import Photo
 from locdiff_core.photo.errors import FileResult
 from locdiff_core.photo.geotag import (
     PhotoClock,

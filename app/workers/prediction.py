@@ -45,7 +45,7 @@ from app.model.model_info import (
     ModelState,
     by_hand,
 )
-from app.model.session import PhotoPrediction
+from app.model.photo import PhotoPrediction
 from app.model.settings import Settings
 from app.workers.background import LOW, lower_this_thread
 

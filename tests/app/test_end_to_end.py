@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.display, pytest.mark.slow]
 pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
 pytest.importorskip("open_clip", reason="open_clip is not installed")
 
-from app.model.session import PhotoState  # noqa: E402
+from app.model.photo import PhotoState  # noqa: E402
 from app.model.settings import Settings  # noqa: E402
 
 
@@ -59,7 +59,9 @@ def test_photos_to_pins_with_the_real_encoder(
     add_photos(qtbot, window, gps_photos[:4])
     wait_model(qtbot, window, timeout=120_000)
     assert "degree 8" in window.model_label.text()
-    window.predict_all()
+    window.predict_all()  # every photo has GPS in its file: none is predicted unasked
+    assert window.notices[-1].startswith("left out 4 photos that have GPS in the file")
+    window.predict(window.session.keys())
     qtbot.waitUntil(lambda: not window.predictor.busy, timeout=120_000)
     assert [p.state for p in window.session.photos] == [PhotoState.PREDICTED] * 4
     key = window.session.photos[0].key
@@ -69,5 +71,5 @@ def test_photos_to_pins_with_the_real_encoder(
     assert "°" in window.details.best.text() and window.details.candidates.rowCount() >= 1
     state = map_state(qtbot, window)
     assert sorted(p["key"] for p in state["photos"]) == sorted(window.session.keys())
-    assert {p["kind"] for p in state["photos"]} == {"best"}
+    assert {p["kind"] for p in state["photos"]} == {"exif"}  # the file's GPS stays the pin
     assert state["selection"] == [key] and state["samples"] == 4 and state["density"] is True

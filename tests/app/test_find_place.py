@@ -7,7 +7,7 @@ from app_helpers import make_photos, map_state
 pytestmark = pytest.mark.display
 pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
 
-from app.model.session import PhotoState  # noqa: E402
+from app.model.photo import PhotoState  # noqa: E402
 from locdiff_core.earth import great_circle_distance_km  # noqa: E402
 
 

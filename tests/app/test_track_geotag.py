@@ -15,8 +15,8 @@ pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine"
 
 from PySide6.QtCore import Qt  # noqa: E402
 
+from app.model.photo import PhotoPrediction, PhotoState  # noqa: E402
 from app.model.pins import PinKind  # noqa: E402
-from app.model.session import PhotoPrediction, PhotoState  # noqa: E402
 from locdiff_core.earth import great_circle_distance_km  # noqa: E402
 from locdiff_core.photo import write_gps  # noqa: E402
 from locdiff_core.photo.gps import read_gps  # noqa: E402

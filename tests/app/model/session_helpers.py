@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from app.model.session import PhotoPrediction, Session, identify
+from app.model.photo import PhotoPrediction
+from app.model.session import Session, identify
 from locdiff_core.photo.reading import iter_photos
 
 

@@ -4,8 +4,9 @@ elevation and written with it; the time-aware guess taken by "accept"; the helpe
 import numpy as np
 
 from app.model.geotagging import ProposalSummary, ProposedPlace, TimeGuess, is_track_file, thin
+from app.model.photo import PhotoPrediction, PhotoState
 from app.model.pins import PinKind
-from app.model.session import PhotoPrediction, PhotoState, Session, identify
+from app.model.session import Session, identify
 
 
 def session_of(*names):

@@ -5,13 +5,9 @@ import os
 import pytest
 from session_helpers import add, prediction
 
+from app.model.photo import PhotoState
 from app.model.pins import PinKind
-from app.model.session import (
-    PhotoState,
-    Session,
-    distance_km,
-    place_key,
-)
+from app.model.session import Session, distance_km, place_key
 
 
 class Recorder:
@@ -50,7 +46,7 @@ def test_states_follow_what_is_known(photos):
     session.set_prediction(key, prediction())
     assert not photo.queued and photo.state is PhotoState.PREDICTED
     assert photo.status_text() == "predicted · has EXIF GPS"
-    assert photo.location() == ((43.47, 11.88), PinKind.BEST)
+    assert photo.location() == ((43.5, 11.9), PinKind.EXIF)  # a guess never displaces it
     session.accept_best([key])
     assert photo.state is PhotoState.CONFIRMED and photo.confirmed == (43.47, 11.88)
     session.set_predict_error(key, "the image data is damaged")
@@ -138,3 +134,22 @@ def test_remove_resets_rows(photos):
 def test_distance_is_great_circle():
     # Paris to London, about 344 km
     assert distance_km((48.8566, 2.3522), (51.5074, -0.1278)) == pytest.approx(343.5, abs=1.0)
+
+
+def test_the_apps_own_write_read_back_is_not_evidence(photos):
+    session = Session()
+    (photo,) = add(session, [photos / "a.jpg"])
+    session.set_exif(photo.key, None)
+    session.set_prediction(photo.key, prediction())
+    session.accept_best([photo.key])
+    assert photo.confirmed_from == "a guess"
+    session.mark_written(photo.key)
+    session.clear_confirmation([photo.key])
+    session.set_exif(photo.key, (43.470001, 11.880001))  # read back, as rationals
+    assert photo.exif_written_from == "a guess"
+    assert photo.status_text() == "predicted · has EXIF GPS (written here from a guess)"
+    assert photo.location() == ((43.470001, 11.880001), PinKind.EXIF)
+    session.set_exif(photo.key, (40.0, 10.0))  # another program moved it: the file's own again
+    assert photo.exif_written_from is None
+    session.confirm(photo.key, 1.0, 2.0)
+    assert session.confirmed_of([photo.key]) == {photo.key: ((1.0, 2.0), None, "a correction")}

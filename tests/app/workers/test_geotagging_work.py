@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from timed_photos import bumps, straight_track, write_gpx
 
-from app.model.session import Photo, PhotoPrediction
+from app.model.photo import Photo, PhotoPrediction
 from app.workers.geotagging import MAX_LINE_POINTS, fusion_jobs, read_tracks, track_line
 from locdiff_core.photo.photo_time import CaptureTime, TimeSettings
 
