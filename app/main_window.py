@@ -45,6 +45,7 @@ from app.model.settings import Settings, load_settings, save_settings
 from app.outputs import Outputs
 from app.photo_intake import PhotoIntake
 from app.prediction_jobs import PredictionJobs
+from app.session_keeper import SessionKeeper, unwritten
 from app.session_views import SessionViews
 from app.track_geotag import TrackGeotag
 from app.widgets.details_panel import DetailsPanel
@@ -79,6 +80,7 @@ class MainWindow(QMainWindow):
             settings, settings_message = load_settings()
         self.settings = settings
         self.session = Session()
+        self._quitting = False  # a write asked for on quit is running: close once it is done
         self.edits = EditHistory(self.session, self)
         self.prompts = Prompts(self)
         self.notices: list[str] = []  # every message shown in the status bar, oldest first
@@ -121,6 +123,7 @@ class MainWindow(QMainWindow):
         self._connect_panels()
 
         self.session.listeners.append(self.views)
+        self.keeper = SessionKeeper(self, parent=self)  # restores the last session
         self.setAcceptDrops(True)
         self.resize(1400, 860)
         if settings_message:
@@ -247,6 +250,9 @@ class MainWindow(QMainWindow):
     def open_track_files(self, paths: Sequence[str | Path]):
         """Read GPS tracks (:meth:`app.track_geotag.TrackGeotag.open`); returns the task."""
         return self.geotag.open(paths)
+
+    def open_track_paths(self) -> list[str]:
+        return [line.path for line in self.geotag.lines.values()]
 
     def match_by_time(self) -> None:
         self.geotag.start_matching()
@@ -418,13 +424,42 @@ class MainWindow(QMainWindow):
     def undo_write(self) -> None:
         self.outputs.undo()
 
-    # -- shutting down -----------------------------------------------------------------------
+    # -- sessions (app.session_keeper) and shutting down ---------------------------------------
+    def open_session(self) -> None:
+        path = self.prompts.open_session()
+        if path:
+            self.keeper.open_file(path)
+
+    def save_session_as(self) -> None:
+        path = self.prompts.save_session()
+        if path:
+            self.keeper.save_as(path)
+
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        """Quitting with confirmed locations not written asks: write them first, keep them
+        in the session for the next start, or discard them."""
+        pending = unwritten(self.session)
+        if pending and not self._quitting:
+            answer = self.prompts.unwritten(len(pending))
+            if answer == "cancel":
+                event.ignore()
+                return
+            if answer == "write":
+                task = self.outputs.write(pending)
+                if task is not None:
+                    event.ignore()
+                    self._quitting = True
+                    task.done.connect(lambda _r: self.close())
+                    task.failed.connect(lambda _m: setattr(self, "_quitting", False))
+                    return
+            elif answer == "discard":
+                self.session.clear_confirmation(pending)
         self.shutdown()
         super().closeEvent(event)
 
     def shutdown(self) -> None:
         """Stop the workers (waits for the running chunk); safe to call twice."""
+        self.keeper.stop()
         self.views.stop()
         self.geotag.stop()
         self.place_lookup.stop()

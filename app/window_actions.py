@@ -15,6 +15,8 @@ ACTIONS = (
     ("open_folder", "Open folder…", "Ctrl+Shift+O", "Add every photo in a folder and below"),
     ("open_tracks", "Open track…", "Ctrl+T", "GPX, KML/KMZ, GeoJSON or CSV: place photos by time"),
     ("match_by_time", "Match photos by time", None, "Photos with GPS place those taken near them"),
+    ("open_session", "Open session…", None, "Continue the work saved in a session file"),
+    ("save_session_as", "Save session as…", None, "Keep this work in a session file of its own"),
     ("import_checkpoint", "Import checkpoint…", None, "Use a trained model"),
     ("download_model", "Download model…", None, "Fetch a model from the URL in Settings"),
     ("export_selected", "Export selected…", "Ctrl+E", "CSV, GeoJSON or GPX of the selection"),
@@ -34,7 +36,8 @@ ACTIONS = (
     ("cancel_prediction", "Cancel", "Esc", "Stop the prediction"),
 )
 MENUS = {
-    "&File": "open_photos open_folder open_tracks | import_checkpoint download_model | "
+    "&File": "open_photos open_folder open_tracks | open_session save_session_as | "
+    "import_checkpoint download_model | "
     "export_selected export_all | write_selected write_all | close",
     "&Edit": "undo_write | accept_best accept_all_proposed set_coordinates clear_confirmation | "
     "match_by_time | remove_selected | "

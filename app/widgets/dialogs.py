@@ -33,6 +33,7 @@ from app.model.coordinates import LatLon, format_latlon, parse_coordinates
 from app.model.geotagging import TRACK_FILTER
 from app.model.model_info import ENGINE_CHOICES, engine_label
 from app.model.session import WriteItem
+from app.model.session_store import SESSION_FILTER
 from app.model.settings import DEVICES, SAMPLERS, WRITE_METHODS, Settings
 
 _SHOWN_FILES = 200  # the confirmation lists this many files by name, then a count
@@ -300,6 +301,37 @@ class Prompts:
         buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
         answer = QMessageBox.question(self.parent, title, text, buttons)
         return answer == QMessageBox.StandardButton.Yes
+
+    def unwritten(self, count: int) -> str:
+        """Quitting with ``count`` confirmed locations not written: "write", "keep" (in the
+        session, for next time), "discard" or "cancel"."""
+        box = QMessageBox(self.parent)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Quit")
+        box.setText(
+            f"{count} confirmed location{'s are' if count != 1 else ' is'} not written into "
+            "the photos yet."
+        )
+        box.setInformativeText(
+            "Keep for later saves them with the session; they are there on the next start."
+        )
+        write = box.addButton("Write and quit", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton("Keep for later", QMessageBox.ButtonRole.ActionRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep)
+        box.exec()
+        return {write: "write", keep: "keep", discard: "discard"}.get(box.clickedButton(), "cancel")
+
+    def open_session(self) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self.parent, "Open session", "", SESSION_FILTER)
+        return path or None
+
+    def save_session(self) -> str | None:
+        path, _ = QFileDialog.getSaveFileName(
+            self.parent, "Save session as", "photos.locdiff-session", SESSION_FILTER
+        )
+        return path or None
 
     def settings(self, current: Settings) -> Settings | None:
         dialog = SettingsDialog(current, self.parent)

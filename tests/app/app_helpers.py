@@ -148,12 +148,24 @@ class AnsweringPrompts:
         self.coordinates_answer = None
         self.checkpoint_answer: str | None = None
         self.tracks_answer: list[str] = []
+        self.unwritten_answer = "keep"
+        self.session_answer: str | None = None
 
     def open_photos(self):
         return []
 
     def open_folder(self):
         return None
+
+    def unwritten(self, count):
+        self.asked.append(("unwritten", count))
+        return self.unwritten_answer
+
+    def open_session(self):
+        return self.session_answer
+
+    def save_session(self):
+        return self.session_answer
 
     def open_tracks(self):
         self.asked.append(("open_tracks",))
