@@ -214,6 +214,8 @@ class MainWindow(QMainWindow):
         self.details.accept_requested.connect(self.accept_best)
         self.details.coordinates_requested.connect(self.set_coordinates)
         self.details.clear_requested.connect(self.clear_confirmation)
+        self.details.candidate_accept_requested.connect(self.accept_candidate)
+        self.map.candidateClicked.connect(self.details.show_candidate)
         self.model_panel.import_requested.connect(self.import_checkpoint)
         self.model_panel.train_requested.connect(
             lambda: self.tabs.setCurrentWidget(self.trainer_tab)
@@ -331,6 +333,17 @@ class MainWindow(QMainWindow):
             done += self.session.accept_best(rest)
         if not done:
             self.notify("nothing to accept: predict the selected photos or open a GPS track")
+
+    def accept_candidate(self, rank: int) -> None:
+        """Confirm candidate ``rank`` (0 first) of the current photo's prediction."""
+        photo = None if self._current is None else self.session.photo(self._current)
+        pred = None if photo is None else photo.prediction
+        if pred is None or not 0 <= rank < len(pred.candidates):
+            self.notify("no such candidate: select a predicted photo")
+            return
+        lat, lon, _share = pred.candidates[rank]
+        with self.edits.edit(f"Accept candidate #{rank + 1} for {photo.name}", [photo.key]):
+            self.session.confirm(photo.key, lat, lon, source="a guess")
 
     def set_coordinates(self) -> None:
         if not self._selected:

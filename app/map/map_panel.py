@@ -82,6 +82,8 @@ class MapPanel(QWidget):
             self.map.set_candidates([], [])
         else:
             self.map.set_candidates(self.session.candidate_pins(key), self.session.samples_of(key))
+        exif = None if photo is None else photo.exif
+        self.map.set_link([exif, pred.best] if exif is not None and pred is not None else [])
         if self._density_of != (key, pred):
             self._density_of = (key, pred)
             grid = None if pred is None else pred.density

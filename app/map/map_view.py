@@ -143,6 +143,7 @@ class _Bridge(QObject):
     moved = Signal(str, float, float)
     context = Signal(float, float, int, int)
     track = Signal(int, float, float, int, int)
+    candidate = Signal(int)
     tiles = Signal(str)
 
     @Slot()
@@ -164,6 +165,10 @@ class _Bridge(QObject):
     @Slot(int, float, float, int, int)
     def trackClicked(self, track_id: int, lat: float, lon: float, x: int, y: int) -> None:  # noqa: N802
         self.track.emit(track_id, lat, lon, x, y)
+
+    @Slot(int)
+    def candidateClicked(self, rank: int) -> None:  # noqa: N802
+        self.candidate.emit(rank)
 
     @Slot(str)
     def tilesChanged(self, state: str) -> None:  # noqa: N802
@@ -228,6 +233,7 @@ class MapView(QWidget):
     pinMoved = Signal(str, float, float)  # noqa: N815
     locationRequested = Signal(float, float)  # noqa: N815
     offsetRequested = Signal(float, float)  # noqa: N815 (the selected photo was taken here)
+    candidateClicked = Signal(int)  # noqa: N815 (its rank, 0 first)
     tilesChanged = Signal(str)  # noqa: N815 ("online" | "offline")
 
     def __init__(self, parent: QWidget | None = None, *, tile_url: str | None = None) -> None:
@@ -254,6 +260,7 @@ class MapView(QWidget):
         self._bridge.clicked.connect(self.pinClicked)
         self._bridge.moved.connect(self._on_pin_moved)
         self._bridge.context.connect(self._show_context_menu)
+        self._bridge.candidate.connect(self.candidateClicked)
         self._bridge.track.connect(
             lambda _track, lat, lon, x, y: self._show_context_menu(lat, lon, x, y)
         )
@@ -421,6 +428,11 @@ class MapView(QWidget):
             self._push("search", _js_call("setSearchMarker", None, None, ""))
         else:
             self._push("search", _js_call("setSearchMarker", float(lat), float(lon), label))
+
+    def set_link(self, points: list[tuple[float, float]]) -> None:
+        """A dashed line from the file's GPS to the best guess (two points), or none."""
+        pts = [[float(la), float(lo)] for la, lo in points if _finite(la, lo)]
+        self._push("link", _js_call("setLink", pts if len(pts) == 2 else []))
 
     def set_samples_visible(self, visible: bool) -> None:
         self._push("samplesVisible", _js_call("setSamplesVisible", bool(visible)))

@@ -43,6 +43,7 @@ class DetailsPanel(QWidget):
     accept_requested = Signal()
     coordinates_requested = Signal()
     clear_requested = Signal()
+    candidate_accept_requested = Signal(int)  # the candidate's rank, 0 first
 
     def __init__(self, session: Session, parent=None) -> None:
         super().__init__(parent)
@@ -88,6 +89,19 @@ class DetailsPanel(QWidget):
         self.candidates.horizontalHeader().setStretchLastSection(True)
         self.candidates.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.candidates.setMaximumHeight(140)
+        self.candidates.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.candidates.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.candidates.setToolTip("Double-click a candidate to accept it")
+        self.candidates.cellDoubleClicked.connect(
+            lambda row, _column: self.candidate_accept_requested.emit(row)
+        )
+        self.candidate_button = QPushButton("Accept candidate", self)
+        self.candidate_button.setToolTip("Confirm the candidate selected above")
+        self.candidate_button.clicked.connect(self._accept_selected_candidate)
+        self.candidate_button.setEnabled(False)
+        self.candidates.itemSelectionChanged.connect(
+            lambda: self.candidate_button.setEnabled(bool(self.candidates.selectedItems()))
+        )
         self.accept_button = QPushButton("Accept best guess", self)
         self.coords_button = QPushButton("Set coordinates…", self)
         self.clear_button = QPushButton("Clear confirmation", self)
@@ -104,9 +118,21 @@ class DetailsPanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(QLabel("Candidates", self))
         layout.addWidget(self.candidates)
+        layout.addWidget(self.candidate_button, 0, Qt.AlignmentFlag.AlignRight)
         layout.addLayout(buttons)
         layout.addStretch(1)
         self.refresh()
+
+    def show_candidate(self, rank: int) -> None:
+        """Select candidate ``rank`` in the table (a click on its circle on the map)."""
+        if 0 <= rank < self.candidates.rowCount():
+            self.candidates.selectRow(rank)
+            self.candidates.scrollToItem(self.candidates.item(rank, 0))
+
+    def _accept_selected_candidate(self) -> None:
+        rows = self.candidates.selectionModel().selectedRows()
+        if rows:
+            self.candidate_accept_requested.emit(rows[0].row())
 
     def _value(self) -> QLabel:
         label = QLabel(self)
@@ -179,6 +205,7 @@ class DetailsPanel(QWidget):
         self.engine.setText(engine_label(pred.engine))
         self.best.setText(self._place_text(pred.best))
         self.centre.setText(self._place_text(pred.centre))
+        self.candidates.clearSelection()
         self.candidates.setRowCount(len(pred.candidates))
         for row, (lat, lon, share) in enumerate(pred.candidates):
             cells = (f"{share:.0%}", format_latlon(lat, lon, 3), self._place(lat, lon))

@@ -17,6 +17,8 @@
   const MANY_POINTS_MAX_ZOOM = 16;
   const OFFLINE_MAX_ZOOM = 5; // without tiles only the ~25 km basemap shows: no closer than this
   const TRACK_OFFLINE_MAX_ZOOM = 12;
+  const KEEP_ZOOM_SLACK = 3; // a selection on screen in a view this close to the fit stays put
+  const OVERVIEW_ZOOM = 3; // ... unless the view is a continent or more: then it is fitted
   const OFFLINE_AFTER_MS = 10000; // a tile error counts as "offline" unless a tile loaded this recently
 
   const map = L.map("map", {
@@ -48,6 +50,7 @@
   let tileErrors = 0; // since the tile URL was set
 
   const trackLayer = L.layerGroup().addTo(map);
+  const linkLayer = L.layerGroup().addTo(map);
   const searchLayer = L.layerGroup().addTo(map);
   const photoLayer = L.layerGroup().addTo(map);
   const candidateLayer = L.layerGroup().addTo(map);
@@ -55,6 +58,7 @@
   const photos = new Map(); // key -> {marker, lat, lon, kind, label}
   const tracks = new Map(); // id -> {label, visible, points, line}
   let searchMarker = null;
+  let linkPoints = 0;
   let selection = [];
   let candidates = [];
   let sampleCount = 0;
@@ -119,12 +123,19 @@
 
   // offlineZoom: how close to go without tiles (the basemap alone is coarse; with a track shown,
   // its line and the pins on it still read well closer in).
-  function fitPoints(points, offlineZoom) {
+  // keepIfShown: leave the view as it is when every point is on screen and the view is already
+  // about as close as fitting would go (the user's own zoom is kept).
+  function fitPoints(points, offlineZoom, keepIfShown) {
     if (!points.length) return;
     const bounds = L.latLngBounds(points.map((p) => L.latLng(p[0], p[1])));
     let maxZoom = points.length === 1 ? ONE_POINT_ZOOM : MANY_POINTS_MAX_ZOOM;
     const offline = offlineZoom || (trackLayer.getLayers().length ? TRACK_OFFLINE_MAX_ZOOM : OFFLINE_MAX_ZOOM);
     if (tilesState !== "online") maxZoom = Math.min(maxZoom, offline);
+    if (keepIfShown) {
+      const shown = map.getBounds().pad(-0.05).contains(bounds);
+      const target = Math.min(map.getBoundsZoom(bounds, false, L.point(96, 96)), maxZoom);
+      if (shown && map.getZoom() > OVERVIEW_ZOOM && map.getZoom() >= target - KEEP_ZOOM_SLACK) return;
+    }
     map.fitBounds(bounds, { padding: [48, 48], maxZoom: maxZoom, animate: false });
   }
 
@@ -201,7 +212,7 @@
         if (photos.has(key)) styleMarker(key);
       }
       if (fit) {
-        fitPoints(selection.filter((k) => photos.has(k)).map((k) => [photos.get(k).lat, photos.get(k).lon]));
+        fitPoints(selection.filter((k) => photos.has(k)).map((k) => [photos.get(k).lat, photos.get(k).lon]), null, true);
       }
     },
 
@@ -213,6 +224,7 @@
       const largestFirst = candidates.slice().sort((a, b) => b.probability - a.probability);
       for (const c of largestFirst) {
         const percent = Math.round(100 * c.probability);
+        const rank = candidates.indexOf(c);
         L.circleMarker([c.lat, c.lon], {
           radius: 5 + 22 * Math.sqrt(Math.max(0, Math.min(1, c.probability))),
           color: "#ffffff",
@@ -221,6 +233,9 @@
           fillOpacity: 0.45,
         })
           .bindTooltip((c.label ? c.label + " \u2014 " : "") + percent + "%", { className: "candidate-tip" })
+          .on("click", function () {
+            if (bridge) bridge.candidateClicked(rank);
+          })
           .addTo(candidateLayer);
       }
       for (const [lat, lon] of samples) {
@@ -282,6 +297,15 @@
       }
     },
 
+    // points: [[lat, lon], [lat, lon]] from the file's GPS to the best guess (dashed), or [].
+    setLink(points) {
+      linkLayer.clearLayers();
+      linkPoints = points.length;
+      if (points.length === 2) {
+        L.polyline(points, { color: "#1f6fd1", weight: 2, dashArray: "6 4", interactive: false }).addTo(linkLayer);
+      }
+    },
+
     // A found place: a marker with its name, or nothing (null).
     setSearchMarker(lat, lon, label) {
       searchLayer.clearLayers();
@@ -333,6 +357,7 @@
       candidates: candidates.slice(),
       tracks: Array.from(tracks, ([id, t]) => ({ id: id, label: t.label, visible: t.visible, points: t.points })),
       search: searchMarker,
+      link: linkPoints,
       samples: sampleCount,
       samplesVisible: samplesVisible,
       density: densityLayer !== null,
