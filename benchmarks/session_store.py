@@ -54,7 +54,7 @@ def main() -> None:
         size = path.stat().st_size / 1e6
         load = timed(lambda: SessionStore(path).load(), args.repeats)
     rows = [
-        (f"first save of {args.photos:,} predicted photos", f"{first:.2f} s", f"file {size:.0f} MB"),
+        (f"first save of {args.photos:,} photos", f"{first:.2f} s", f"file {size:.0f} MB"),
         ("save after one photo changed", f"{again * 1000:.1f} ms", "one transaction"),
         (f"load {args.photos:,} photos back", f"{load:.2f} s", "predictions with densities"),
     ]
