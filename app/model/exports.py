@@ -5,13 +5,16 @@ order, and the plan the window hands to a background task (CSV, GeoJSON, GPX thr
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.model.photo import Photo
 from app.model.session import Session
 from locdiff_core.engines import Engine
 from locdiff_core.photo.export import Candidate, PhotoRecord, write_csv, write_geojson, write_gpx
+from locdiff_core.photo.photo_time import TimeSettings, guess_zone, to_utc
 
 
 def export_records(session: Session, keys: Iterable[str]) -> list[PhotoRecord]:
@@ -39,6 +42,7 @@ def export_records(session: Session, keys: Iterable[str]) -> list[PhotoRecord]:
         exif, confirmed = photo.exif or (None, None), photo.confirmed or (None, None)
         record = PhotoRecord(
             path=photo.path,
+            alt_m=photo.confirmed_alt if photo.confirmed is not None else photo.exif_alt,
             exif_lat=exif[0],
             exif_lon=exif[1],
             confirmed_lat=confirmed[0],
@@ -46,8 +50,22 @@ def export_records(session: Session, keys: Iterable[str]) -> list[PhotoRecord]:
             **fields,
         )
         lat, lon, _source = record.location  # the order of trust is the record's
-        out.append(dataclasses.replace(record, place=session.place_at(lat, lon) or ""))
+        place = session.place_at(lat, lon) or ""
+        out.append(dataclasses.replace(record, place=place, taken_utc=taken_utc(photo, lat, lon)))
     return out
+
+
+def taken_utc(photo: Photo, lat: float, lon: float) -> str | None:
+    """When the photo was taken, ISO 8601 UTC: by the offset in the file, else read in the time
+    zone of where it was taken (looked up offline); None without a capture time."""
+    if photo.capture is None:
+        return None
+    zone = "UTC" if photo.capture.utc_offset is not None else guess_zone(lat, lon)
+    if zone is None:
+        return None
+    seconds = to_utc(photo.capture, TimeSettings(zone=zone)).seconds
+    text = dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="milliseconds")
+    return text.removesuffix("+00:00").removesuffix(".000") + "Z"
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,12 @@ position, and a place name. A photo with no location at all is not a record.
 CSV is UTF-8 with a header row. Text cells that a spreadsheet would run as a formula (starting
 with ``=``, ``+``, ``-``, ``@``, tab or carriage return) are prefixed with ``'`` (the OWASP
 advice); numbers are written as numbers, so negative coordinates stay numeric; unknown values
-are empty cells. GeoJSON puts coordinates in its own ``[lon, lat]`` order, the geometry at the
-location; GPX holds one waypoint per photo at its location, with the source as its ``type``.
+are empty cells. Coordinates are rounded to 1e-7 degrees (about 1 cm) and distances to 0.1 m,
+so no float noise (``-68.02734375000001``) reaches a file. GeoJSON's geometry is in its own
+``[lon, lat]`` order, at the location; the positions among the properties name ``lat`` and
+``lon`` explicitly. GPX (pretty-printed) holds one waypoint per photo at its location, with the
+source as its ``type``, the altitude as ``ele`` and the capture time (UTC) as ``time`` when
+known.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ class PhotoRecord:
     confirmed_lat: float | None = None
     confirmed_lon: float | None = None
     engine: str = ""  # the engine of the prediction (locdiff_core.engines), "" if none
+    alt_m: float | None = None  # altitude of the location, metres
+    taken_utc: str | None = None  # capture time, ISO 8601 UTC ("2024-06-01T10:05:00Z")
 
     def __post_init__(self) -> None:
         if self.location is None:
@@ -100,6 +106,18 @@ class PhotoRecord:
         return great_circle_distance_km(self.best_lat, self.best_lon, self.exif_lat, self.exif_lon)
 
 
+DEGREE_DIGITS = 7  # 1e-7 degrees: about 1 cm
+KM_DIGITS = 4  # 0.1 m
+
+
+def _deg(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), DEGREE_DIGITS)
+
+
+def _km(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), KM_DIGITS)
+
+
 def safe_cell(value):
     """A CSV cell that no spreadsheet evaluates: text starting a formula gets a ``'``."""
     if isinstance(value, str) and value.startswith(_FORMULA_START):
@@ -123,18 +141,23 @@ def csv_text(records: Sequence[PhotoRecord]) -> str:
     for i in range(1, num_candidates + 1):
         header += [f"candidate{i}_lat", f"candidate{i}_lon", f"candidate{i}_score"]
     header += ["exif_lat", "exif_lon", "confirmed_lat", "confirmed_lon", "error_km", "place"]
+    header += ["alt_m", "taken_utc"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for r in records:
         radii = dict(r.radii_km)
-        row = [str(r.path), *r.location]
-        row += [r.best_lat, r.best_lon, r.centre_lat, r.centre_lon, r.engine]
-        row += [radii.get(m) for m in masses]
+        lat, lon, source = r.location
+        row = [str(r.path), _deg(lat), _deg(lon), source]
+        row += [_deg(v) for v in (r.best_lat, r.best_lon, r.centre_lat, r.centre_lon)]
+        row += [r.engine]
+        row += [_km(radii.get(m)) for m in masses]
         for i in range(num_candidates):
             c = r.candidates[i] if i < len(r.candidates) else None
-            row += [None, None, None] if c is None else [c.lat, c.lon, c.score]
-        row += [r.exif_lat, r.exif_lon, r.confirmed_lat, r.confirmed_lon, r.error_km, r.place]
+            row += [None, None, None] if c is None else [_deg(c.lat), _deg(c.lon), c.score]
+        row += [_deg(v) for v in (r.exif_lat, r.exif_lon, r.confirmed_lat, r.confirmed_lon)]
+        row += [_km(r.error_km), r.place, None if r.alt_m is None else round(r.alt_m, 1)]
+        row += [r.taken_utc]
         writer.writerow([safe_cell(v) for v in row])
     return out.getvalue()
 
@@ -143,11 +166,11 @@ def _finite(value):
     return value if value is None or math.isfinite(value) else None
 
 
-def _lon_lat(lat, lon) -> list[float | None] | None:
-    """GeoJSON's ``[lon, lat]`` of a position, or None when it is unknown."""
+def _lat_lon(lat, lon) -> dict[str, float | None] | None:
+    """``{"lat": ..., "lon": ...}`` of a position (named: no order to guess), or None."""
     if lat is None or lon is None:
         return None
-    return [_finite(lon), _finite(lat)]
+    return {"lat": _deg(lat), "lon": _deg(lon)}
 
 
 def geojson_dict(records: Iterable[PhotoRecord]) -> dict:
@@ -158,19 +181,24 @@ def geojson_dict(records: Iterable[PhotoRecord]) -> dict:
         props = {
             "file": str(r.path),
             "location_source": source,
-            "best": _lon_lat(r.best_lat, r.best_lon),
-            "centre": _lon_lat(r.centre_lat, r.centre_lon),
+            "best": _lat_lon(r.best_lat, r.best_lon),
+            "centre": _lat_lon(r.centre_lat, r.centre_lon),
             "engine": r.engine or None,
-            "radii_km": {f"{m:g}": _finite(km) for m, km in r.radii_km},
+            "radii_km": {f"{m:g}": _km(km) for m, km in r.radii_km},
             "candidates": [
-                {"coordinates": [c.lon, c.lat], "score": _finite(c.score)} for c in r.candidates
+                {**_lat_lon(c.lat, c.lon), "score": _finite(c.score)} for c in r.candidates
             ],
-            "exif": _lon_lat(r.exif_lat, r.exif_lon),
-            "confirmed": _lon_lat(r.confirmed_lat, r.confirmed_lon),
-            "error_km": _finite(r.error_km),
+            "exif": _lat_lon(r.exif_lat, r.exif_lon),
+            "confirmed": _lat_lon(r.confirmed_lat, r.confirmed_lon),
+            "error_km": _km(r.error_km),
             "place": r.place,
+            "alt_m": None if r.alt_m is None else round(r.alt_m, 1),
+            "taken_utc": r.taken_utc,
         }
-        geometry = {"type": "Point", "coordinates": [lon, lat]}
+        coordinates = [_deg(lon), _deg(lat)]
+        if r.alt_m is not None:
+            coordinates.append(round(r.alt_m, 1))
+        geometry = {"type": "Point", "coordinates": coordinates}
         features.append({"type": "Feature", "geometry": geometry, "properties": props})
     return {"type": "FeatureCollection", "features": features}
 
@@ -182,7 +210,11 @@ def gpx_text(records: Iterable[PhotoRecord], creator: str = "LocDiff Studio") ->
     root = ET.Element(f"{{{GPX_NS}}}gpx", {"version": "1.1", "creator": creator})
     for r in records:
         lat, lon, source = r.location
-        wpt = ET.SubElement(root, f"{{{GPX_NS}}}wpt", {"lat": f"{lat:.8f}", "lon": f"{lon:.8f}"})
+        wpt = ET.SubElement(root, f"{{{GPX_NS}}}wpt", {"lat": f"{lat:.7f}", "lon": f"{lon:.7f}"})
+        if r.alt_m is not None:  # GPX's order: ele, time, name, ..., desc, ..., type
+            ET.SubElement(wpt, f"{{{GPX_NS}}}ele").text = f"{r.alt_m:.1f}"
+        if r.taken_utc:
+            ET.SubElement(wpt, f"{{{GPX_NS}}}time").text = r.taken_utc
         ET.SubElement(wpt, f"{{{GPX_NS}}}name").text = r.path.name
         desc = r.place
         if r.error_km is not None:
@@ -190,7 +222,8 @@ def gpx_text(records: Iterable[PhotoRecord], creator: str = "LocDiff Studio") ->
         if desc:
             ET.SubElement(wpt, f"{{{GPX_NS}}}desc").text = desc
         ET.SubElement(wpt, f"{{{GPX_NS}}}type").text = source
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 def write_csv(records: Sequence[PhotoRecord], path: Path | str) -> None:

@@ -10,6 +10,7 @@ from locdiff_core.photo.export import (
     GPX_NS,
     Candidate,
     PhotoRecord,
+    csv_text,
     geojson_dict,
     gpx_text,
     safe_cell,
@@ -72,7 +73,7 @@ def test_csv_has_a_header_numbers_and_no_formulas(tmp_path):
     assert "radius_50pct_km" in header and "candidate2_score" in header and "error_km" in header
     assert first[0] == "'=HYPERLINK(evil).jpg"
     assert first[1:4] == ["43.4675", "11.8852", "exif"]
-    assert second[0] == "São Paulo ☀.jpg" and second[-1] == "'+1 @x"
+    assert second[0] == "São Paulo ☀.jpg" and second[header.index("place")] == "'+1 @x"
     assert second[1:5] == ["-23.55", "-46.63", "predicted", "-23.55"]  # numbers stay numbers
     error_km = float(first[header.index("error_km")])
     assert 0.005 < error_km < 0.02  # 1e-4 degrees at 43 N
@@ -92,7 +93,7 @@ def test_formula_starts_are_neutralised(text):
     assert safe_cell(text) == "'" + text
 
 
-def test_geojson_uses_lon_lat_order(tmp_path):
+def test_geojson_geometry_is_lon_lat_and_properties_name_lat_and_lon(tmp_path):
     path = tmp_path / "out.geojson"
     write_geojson(records(), path)
     doc = json.loads(path.read_text(encoding="utf-8"))
@@ -100,12 +101,14 @@ def test_geojson_uses_lon_lat_order(tmp_path):
     assert doc["type"] == "FeatureCollection" and len(doc["features"]) == 3
     first, second, third = (f["properties"] for f in doc["features"])
     assert doc["features"][0]["geometry"] == {"type": "Point", "coordinates": [11.8852, 43.4675]}
-    assert first["location_source"] == "exif" and first["best"] == [11.8851, 43.4674]
-    assert first["exif"] == [11.8852, 43.4675] and first["confirmed"] is None
+    assert first["location_source"] == "exif" and first["best"] == {"lat": 43.4674, "lon": 11.8851}
+    assert first["exif"] == {"lat": 43.4675, "lon": 11.8852} and first["confirmed"] is None
+    assert first["candidates"][1] == {"lat": 41.9, "lon": 12.5, "score": 0.2}
     assert second["error_km"] is None and second["location_source"] == "predicted"
     assert doc["features"][2]["geometry"]["coordinates"] == [151.2153, -33.8568]
     assert third["best"] is None and third["centre"] is None and third["candidates"] == []
-    assert third["confirmed"] == [151.2153, -33.8568] and third["exif"] == [20.0, 10.0]
+    assert third["confirmed"] == {"lat": -33.8568, "lon": 151.2153}
+    assert third["exif"] == {"lat": 10.0, "lon": 20.0}
 
 
 def test_gpx_waypoints(tmp_path):
@@ -121,6 +124,31 @@ def test_gpx_waypoints(tmp_path):
     types = [w.find(f"{{{GPX_NS}}}type").text for w in wpts]
     assert types == ["exif", "predicted", "confirmed"]
     assert gpx_text([]).startswith("<?xml")
+    assert wpts[0].find(f"{{{GPX_NS}}}time") is None  # no capture time known: none made up
+
+
+def test_exports_round_away_float_noise_and_carry_time_and_altitude(tmp_path):
+    noisy = PhotoRecord(
+        Path("a.jpg"),
+        -68.02734375000001,
+        11.123456789,
+        radii_km=((0.5, 12.345678912),),
+        alt_m=256.54,
+        taken_utc="2024-06-01T10:05:00Z",
+    )
+    row = dict(zip(*list(csv.reader(io.StringIO(csv_text([noisy])))), strict=True))
+    assert (row["lat"], row["lon"]) == ("-68.0273438", "11.1234568")
+    assert row["radius_50pct_km"] == "12.3457" and row["alt_m"] == "256.5"
+    assert row["taken_utc"] == "2024-06-01T10:05:00Z"
+    feature = geojson_dict([noisy])["features"][0]
+    assert feature["geometry"]["coordinates"] == [11.1234568, -68.0273438, 256.5]
+    gpx = gpx_text([noisy])
+    assert "\n  <wpt " in gpx  # one element a line
+    wpt = ET.fromstring(gpx).find(f"{{{GPX_NS}}}wpt")
+    assert [child.tag.split("}")[1] for child in wpt] == ["ele", "time", "name", "type"]
+    assert wpt.find(f"{{{GPX_NS}}}ele").text == "256.5"
+    assert wpt.find(f"{{{GPX_NS}}}time").text == "2024-06-01T10:05:00Z"
+    assert wpt.get("lat") == "-68.0273438"
 
 
 def test_the_engine_of_the_prediction_is_exported(tmp_path):
