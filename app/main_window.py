@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from app.current_model import CurrentModel
 from app.downloads import WeightsDownload, download_model
 from app.edit_history import EditHistory, photos
+from app.help_menu import add_help_menu
 from app.map.map_panel import MapPanel
 from app.model.coordinates import format_decimal
 from app.model.model_info import ModelInfo, ModelState
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self.menu_actions = build_actions(self)
         self._add_undo_actions()
+        self.help_actions = add_help_menu(self, self.menu_actions)
         self.engine_box = EngineBox(self)
         self._add_engine_box()
         self._connect_panels()

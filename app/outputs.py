@@ -131,7 +131,9 @@ class Outputs:
         if not self.w.prompts.confirm("Undo last write", question):
             return None
         return self.w.tasks.start(
-            lambda _progress, _cancelled: undo_last_write(),
+            lambda _progress, _cancelled: undo_last_write(
+                remove_backups=self.w.settings.undo_removes_backups
+            ),
             self._undone,
             lambda message: self.w.report_failure("Undo last write", message),
         )

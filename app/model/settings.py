@@ -116,6 +116,7 @@ class Settings:
     density_map: bool = True  # compute each photo's probability map (costs extra time per photo)
     tile_url: str = OSM_TILES  # "" = the offline basemap only
     write_backup: bool = True  # keep photo.jpg_original next to each written photo
+    undo_removes_backups: bool = True  # after an undo, a backup identical to the photo goes
     write_method: str = "auto"
     model_url: str = ""  # where "Download model" fetches a checkpoint.safetensors
 
@@ -136,7 +137,7 @@ class Settings:
         if self.hybrid_radius_km == 0:
             raise ValueError("hybrid_radius_km must be more than 0 km")
         check_tile_url(self.tile_url)
-        for name in ("density_map", "write_backup"):
+        for name in ("density_map", "write_backup", "undo_removes_backups"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")
         _choice("write_method", self.write_method, WRITE_METHODS)

@@ -106,6 +106,9 @@ class SettingsDialog(QDialog):
         self.tile_url.setPlaceholderText("empty: the offline world map only")
         self.backup = QCheckBox("Keep a backup of each original (photo.jpg_original)", self)
         self.backup.setChecked(s.write_backup)
+        self.undo_cleans = QCheckBox("Undo removes the backups it no longer needs", self)
+        self.undo_cleans.setToolTip("Only a backup byte for byte equal to the restored photo")
+        self.undo_cleans.setChecked(s.undo_removes_backups)
         self.method = self._combo(WRITE_METHODS, s.write_method)
         self.model_url = QLineEdit(s.model_url, self)
         self.model_url.setPlaceholderText("https://…/checkpoint.safetensors")
@@ -124,6 +127,7 @@ class SettingsDialog(QDialog):
             ("Probability map", self.density),
             ("Map tile URL", self.tile_url),
             ("Writing GPS", self.backup),
+            ("", self.undo_cleans),
             ("Writer", self.method),
             ("Model download URL", self.model_url),
         ):
@@ -175,6 +179,7 @@ class SettingsDialog(QDialog):
             "density_map": self.density.isChecked(),
             "tile_url": self.tile_url.text().strip(),
             "write_backup": self.backup.isChecked(),
+            "undo_removes_backups": self.undo_cleans.isChecked(),
             "write_method": self.method.currentText(),
             "model_url": self.model_url.text().strip(),
         }

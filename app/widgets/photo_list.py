@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QTableView,
     QVBoxLayout,
@@ -64,6 +65,8 @@ FILTERS = {  # label -> states shown (None: all)
 }
 _ERROR_BRUSH = QBrush(QColor(190, 30, 30))
 _PREFETCH_ROWS = 10  # thumbnails asked for beyond the rows on screen
+EMPTY_TEXT = "Drop photos or folders here\n(or File > Open photos, Open folder)"
+FILTERED_TEXT = "No photo matches the filter"
 
 
 def _item(text: str = "") -> QStandardItem:
@@ -253,6 +256,13 @@ class PhotoListView(QWidget):
             self.proxy.modelReset,
         ):
             signal.connect(lambda *_: self._thumbs_timer.start())
+        self.empty = QLabel(EMPTY_TEXT, self.table.viewport())
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setEnabled(False)  # greyed: a hint, not content
+        p = self.proxy
+        for signal in (p.rowsInserted, p.rowsRemoved, p.modelReset, p.layoutChanged):
+            signal.connect(lambda *_: self._show_empty())
         bar = QHBoxLayout()
         bar.addWidget(self.filter_box)
         bar.addWidget(self.search, 1)
@@ -264,6 +274,16 @@ class PhotoListView(QWidget):
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         super().resizeEvent(event)
         self._thumbs_timer.start()
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        """The hint over an empty list: how to add photos, or that the filter hides them."""
+        empty = self.proxy.rowCount() == 0
+        self.empty.setVisible(empty)
+        if empty:
+            hidden = self.model.rowCount() > 0
+            self.empty.setText(FILTERED_TEXT if hidden else EMPTY_TEXT)
+            self.empty.setGeometry(self.table.viewport().rect().adjusted(12, 12, -12, -12))
 
     def _request_visible_thumbnails(self) -> None:
         """Ask for the thumbnails of the rows on screen, and a few beyond."""

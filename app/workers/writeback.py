@@ -25,6 +25,7 @@ from locdiff_core.photo import (
     write_gps_each,
 )
 from locdiff_core.photo.journal import JournalError
+from locdiff_core.photo.writing import backup_path
 
 ProgressFn = Callable[[int, int], None]
 CancelledFn = Callable[[], bool]
@@ -62,8 +63,12 @@ def write_locations(
     return [(i.key, r) for i, r in zip(items, results, strict=True)]
 
 
-def undo_last_write(root: Path | None = None) -> list[FileResult[str]]:
-    """Put back every file of the app's last write; ``ValueError`` when there is nothing to undo."""
+def undo_last_write(
+    root: Path | None = None, remove_backups: bool = False
+) -> list[FileResult[str]]:
+    """Put back every file of the app's last write; ``ValueError`` when there is nothing to undo.
+    With ``remove_backups``, each ``photo.jpg_original`` that is byte for byte the photo put
+    back is deleted (it holds nothing the photo does not); any other is kept."""
     root = journal_root() if root is None else root
     parts = sorted(root.iterdir(), reverse=True) if root.is_dir() else []
     results: list[FileResult[str]] = []
@@ -79,7 +84,20 @@ def undo_last_write(root: Path | None = None) -> list[FileResult[str]]:
             shutil.rmtree(part, ignore_errors=True)
     if not results:
         raise ValueError("nothing to undo: no write of GPS positions from the app is recorded")
+    if remove_backups:
+        for r in results:
+            if r.ok:
+                _remove_identical_backup(Path(r.path))
     return results
+
+
+def _remove_identical_backup(path: Path) -> None:
+    backup = backup_path(path, WriteConfig(backup=BackupMode.NEXT_TO_FILE))
+    try:
+        if backup is not None and backup.is_file() and backup.read_bytes() == path.read_bytes():
+            backup.unlink()
+    except OSError:  # unreadable or held: keeping a backup is always safe
+        pass
 
 
 def describe_write(result: FileResult) -> str:

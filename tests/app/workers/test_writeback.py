@@ -67,3 +67,22 @@ def test_a_damaged_journal_is_reported_and_kept(gps_photos):
     with pytest.raises(ValueError, match=str(index.name)):
         undo_last_write()
     assert index.read_bytes() == b"{not json\n"  # the user's undo data is not deleted
+
+
+def test_undo_can_remove_the_backups_it_no_longer_needs(gps_photos):
+    path = gps_photos[0]
+    before = path.read_bytes()
+    write_locations(items_for([path], [(5.0, 6.0)]), Settings())
+    backup = path.with_name(path.name + "_original")
+    assert backup.read_bytes() == before
+    undo_last_write(remove_backups=True)
+    assert path.read_bytes() == before and not backup.exists()
+
+
+def test_a_backup_that_differs_from_the_restored_photo_is_kept(gps_photos):
+    path = gps_photos[0]
+    write_locations(items_for([path], [(5.0, 6.0)]), Settings())
+    backup = path.with_name(path.name + "_original")
+    backup.write_bytes(b"someone else's file")  # not ours to delete
+    undo_last_write(remove_backups=True)
+    assert backup.read_bytes() == b"someone else's file"
