@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.action_states import ActionStates
 from app.current_model import CurrentModel
 from app.downloads import WeightsDownload, download_model
 from app.edit_history import EditHistory, photos
@@ -123,6 +124,7 @@ class MainWindow(QMainWindow):
         self.engine_box = EngineBox(self)
         self._add_engine_box()
         self._connect_panels()
+        self.action_states = ActionStates(self, parent=self)
 
         self.session.listeners.append(self.views)
         self.keeper = SessionKeeper(self, parent=self)  # restores the last session
@@ -475,6 +477,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the workers (waits for the running chunk); safe to call twice."""
         self.keeper.stop()
+        self.action_states.stop()
         self.views.stop()
         self.geotag.stop()
         self.place_lookup.stop()
