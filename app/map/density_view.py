@@ -53,7 +53,7 @@ class DensityView(QWidget):
         item.setLabel("left", "latitude", units="°")
         item.showGrid(x=True, y=True, alpha=0.12)
         item.setAspectLocked(True, ratio=1.0)
-        item.getViewBox().setLimits(xMin=-360, xMax=360, yMin=-180, yMax=180)  # no getting lost
+        item.getViewBox().setLimits(xMin=-720, xMax=720, yMin=-540, yMax=540)  # no getting lost
         item.setMenuEnabled(False)
         item.hideButtons()
 
@@ -76,7 +76,10 @@ class DensityView(QWidget):
             values=(0.0, 1.0), colorMap=colormap, interactive=False, colorMapMenu=False, width=16
         )
         self.color_bar.setImageItem(self.image, insert_in=item)
-        item.getViewBox().setRange(xRange=(-180, 180), yRange=(-90, 90), padding=0.01)
+        self._user_moved = False  # once the user pans or zooms, the view is theirs
+        item.getViewBox().sigRangeChangedManually.connect(self._moved_by_user)
+        item.getViewBox().sigResized.connect(self._resized)
+        self.show_world()
 
         self.readout = QLabel("Move the cursor over the map to read the density.")
         self.readout.setObjectName("densityReadout")
@@ -86,6 +89,27 @@ class DensityView(QWidget):
         layout.addWidget(self.readout)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._update_bar_label()
+
+    def show_world(self) -> None:
+        """Fit the whole world (-180..180, -90..90) into the view, whatever its shape."""
+        vb = self.plot.getPlotItem().getViewBox()
+        width, height = vb.width(), vb.height()
+        if width < 2 or height < 2:  # not laid out yet: the resize will come back here
+            vb.setRange(xRange=(-180, 180), yRange=(-90, 90), padding=0.01)
+            return
+        per_degree = min(width / 360.0, height / 180.0) / 1.02  # a 1% margin each side
+        half_x, half_y = width / per_degree / 2, height / per_degree / 2
+        vb.setRange(xRange=(-half_x, half_x), yRange=(-half_y, half_y), padding=0)
+
+    def _moved_by_user(self, *_args) -> None:
+        self._user_moved = True
+
+    def _resized(self, *_args) -> None:
+        """A new size of the plot fits the world again (the locked aspect would otherwise
+        keep the old range's height and crop the longitudes), unless the user has panned or
+        zoomed."""
+        if not self._user_moved:
+            self.show_world()
 
     # ---- data --------------------------------------------------------------------------
     def set_density(self, grid: np.ndarray | None, title: str = "") -> None:

@@ -93,3 +93,15 @@ def test_markers_and_clearing(view):
 def test_bad_grid_is_a_clear_error(view):
     with pytest.raises(ValueError, match="grid"):
         view.set_density(np.ones(10))
+
+
+@pytest.mark.parametrize("size", [(590, 700), (720, 420), (1200, 300)])
+def test_the_whole_world_shows_at_any_size(qtbot, size):
+    v = DensityView()
+    qtbot.addWidget(v)
+    v.resize(*size)
+    v.show()
+    qtbot.waitExposed(v)
+    qtbot.wait(50)
+    (x0, x1), (y0, y1) = v.plot.getPlotItem().vb.viewRange()
+    assert x0 <= -180 and x1 >= 180 and y0 <= -90 and y1 >= 90
