@@ -1,7 +1,8 @@
 """Which of the window's actions can act now: each is enabled only then, and a disabled one's
 tooltip says why ("select photos first", "no model to predict with: ..."). Checked a moment
-after the session or the selection changes (coalesced, :data:`CHECK_MS`) and every
-:data:`POLL_MS` for what has no signal of its own (a prediction running, the write journal).
+after the session or the selection changes (coalesced, :data:`CHECK_MS`; a write and an undo
+note each photo, so the write journal is looked at then) and every :data:`POLL_MS` for what has
+no signal of its own (a prediction running, the model's state).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from app.workers.writeback import journal_root
 CHECK_MS = 100
 POLL_MS = 500
 SELECT_FIRST = "select photos first"
-POLLED = ("cancel_prediction", "undo_write", "predict_selected", "predict_all")  # no signals
+# What changes without a session signal (a write or an undo notes each photo: that one does).
+POLLED = ("cancel_prediction", "predict_selected", "predict_all")
 
 
 class StatesHost(Protocol):

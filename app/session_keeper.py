@@ -110,7 +110,7 @@ class SessionKeeper(QObject):
         self.save()
         try:
             self.store.copy_to(target)
-        except (OSError, Exception) as exc:  # sqlite3.Error is not an OSError
+        except Exception as exc:  # OSError, or sqlite3.Error (not an OSError)
             self.w.notify(f"the session could not be saved to {target}: {exc}")
             return
         self.open(target, restore=False)

@@ -160,7 +160,7 @@ class TrackGeotag(QObject):
     def toggle(self, track_id: int, visible: bool) -> None:
         line = self.lines.get(track_id)
         if line is not None and line.visible != visible:
-            self.lines[track_id] = _with_visible(line, visible)
+            self.lines[track_id] = dataclasses.replace(line, visible=visible)
             self._show_tracks()
             self.rematch()
 
@@ -292,7 +292,3 @@ class TrackGeotag(QObject):
 
     def photos_about_to_be_reset(self) -> None:
         pass
-
-
-def _with_visible(line: TrackLine, visible: bool) -> TrackLine:
-    return dataclasses.replace(line, visible=visible)

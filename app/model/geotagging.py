@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from app.model.coordinates import LatLon
 
@@ -21,8 +22,7 @@ TRACK_COLOURS = ("#d6336c", "#1971c2", "#2f9e44", "#f08c00", "#7048e8", "#0c8599
 
 def is_track_file(name: str) -> bool:
     """Whether a dropped file is taken for a track (by its suffix)."""
-    dot = name.rfind(".")
-    return dot >= 0 and name[dot:].lower() in TRACK_SUFFIXES
+    return Path(name).suffix.lower() in TRACK_SUFFIXES
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,8 @@ class SessionStore:
             except (ValueError, KeyError, TypeError, OSError):
                 continue
             written = data.get("written")
+            if pred is not None:  # the session gets this very object: not written again
+                self._saved_predictions[key] = pred
             out.append(
                 StoredPhoto(
                     key,

@@ -89,11 +89,11 @@ class TracksPanel(QWidget):
             "The camera clock's error, added to its times: +hh:mm:ss, -mm:ss or seconds"
         )
         self.offset.textChanged.connect(self._changed)
-        earlier, later = QToolButton(self), QToolButton(self)
-        earlier.setText("-1 min")
-        later.setText("+1 min")
-        earlier.clicked.connect(lambda: self.step_offset(-OFFSET_STEP_S))
-        later.clicked.connect(lambda: self.step_offset(OFFSET_STEP_S))
+        minus, plus = QToolButton(self), QToolButton(self)
+        minus.setText("-1 min")
+        plus.setText("+1 min")
+        minus.clicked.connect(lambda: self.step_offset(-OFFSET_STEP_S))
+        plus.clicked.connect(lambda: self.step_offset(OFFSET_STEP_S))
         self.max_gap = self._seconds(self._options.max_gap_s, 3600, "Nearest fix within")
         self.interpolate = self._seconds(self._options.interpolate_s, 86400, "Join fixes up to")
         self.neighbours = QCheckBox("Photos with GPS act as a track", self)
@@ -117,7 +117,7 @@ class TracksPanel(QWidget):
             "the track there): the clock offset follows"
         )
         self.reference_button.clicked.connect(self.offset_from_photo_requested)
-        self._build(open_button, earlier, later)
+        self._build(open_button, minus, plus)
 
     def _seconds(self, value: float, most: int, tip: str) -> QSpinBox:
         box = QSpinBox(self)
@@ -128,14 +128,14 @@ class TracksPanel(QWidget):
         box.valueChanged.connect(self._changed)
         return box
 
-    def _build(self, open_button, earlier, later) -> None:
+    def _build(self, open_button, minus, plus) -> None:
         buttons = QHBoxLayout()
         for b in (open_button, self.remove_button, self.show_button):
             buttons.addWidget(b)
         offset_row = QHBoxLayout()
         offset_row.addWidget(self.offset, 1)
-        offset_row.addWidget(earlier)
-        offset_row.addWidget(later)
+        offset_row.addWidget(minus)
+        offset_row.addWidget(plus)
         form = QFormLayout()
         form.addRow("Camera zone", self.zone)
         form.addRow("Clock offset", offset_row)

@@ -73,3 +73,26 @@ def test_a_damaged_row_is_left_out(tmp_path):
     store.save(session.photos)
     store._db.execute("UPDATE photos SET state='{broken' WHERE key=?", (session.photos[0].key,))
     assert [r.key for r in store.load()] == [session.photos[1].key]
+
+
+def test_restored_predictions_are_not_written_again(tmp_path):
+    session = session_of("a.jpg", "b.jpg")
+    for photo in session.photos:
+        session.set_prediction(photo.key, prediction())
+    SessionStore(tmp_path / "s.sqlite").save(session.photos)
+    store = SessionStore(tmp_path / "s.sqlite")
+    store._db.executescript(
+        "INSERT INTO meta VALUES ('array_writes', '0');"
+        "CREATE TRIGGER count_arrays AFTER UPDATE OF arrays ON photos BEGIN "
+        "UPDATE meta SET value = value + 1 WHERE name = 'array_writes'; END;"
+    )
+    restored = Session()
+    stored = store.load()
+    restored.add_found((s.path, s.key) for s in stored)
+    for s in stored:
+        restored.set_prediction(s.key, s.prediction)
+    store.save(restored.photos)  # what the window does after a restore
+    assert store.get("array_writes") == "0"
+    restored.set_prediction(stored[0].key, prediction(best=(1.0, 2.0)))  # a new one is
+    store.save(restored.photos, [stored[0].key])
+    assert store.get("array_writes") == "1"
