@@ -15,7 +15,7 @@ from typing import Protocol
 from PySide6.QtCore import QLockFile, QObject, QTimer
 
 from app.model.session import Session
-from app.model.session_store import SessionStore, StoredPhoto
+from app.model.session_store import SessionStore, StoredPhoto, session_problem
 from app.model.settings import data_dir
 from app.widgets.dialogs import Prompts
 from app.widgets.photo_list import PhotoListView
@@ -111,7 +111,7 @@ class SessionKeeper(QObject):
         try:
             self.store.copy_to(target)
         except Exception as exc:  # OSError, or sqlite3.Error (not an OSError)
-            self.w.notify(f"the session could not be saved to {target}: {exc}")
+            self.w.notify(f"the session could not be saved to {target}: {session_problem(exc)}")
             return
         self.open(target, restore=False)
         self.w.notify(f"session saved as {target}")
@@ -139,7 +139,7 @@ class SessionKeeper(QObject):
             self.store.put(self._settings())
         except Exception as exc:  # sqlite3.Error (disk full, locked): say so, keep working
             self._dirty = None
-            self.w.notify(f"the session could not be saved: {exc}")
+            self.w.notify(f"the session could not be saved: {session_problem(exc)}")
 
     def _settings(self) -> dict[str, str]:
         panel, view = self.w.tracks_panel, self.w.photo_list

@@ -31,12 +31,13 @@ from locdiff_core.config_fields import Int, parse_field, refuse_unknown, require
 from locdiff_core.diffusion import DiffusionConfig
 from locdiff_core.encoder_identity import require_same_encoder
 from locdiff_core.nn import CSUNet, CSUNetConfig
-from locdiff_core.run_layout import CHECKPOINT_FILE
+from locdiff_core.photo.errors import PhotoErrorKind, os_error
+from locdiff_core.photo.read_errors import describe_content
+from locdiff_core.run_layout import CHECKPOINT_FILE, CONFIG_KEY
 
 FORMAT = "locdiff-checkpoint"
 FORMAT_VERSION = 1
 FILE_NAME = CHECKPOINT_FILE
-CONFIG_KEY = "locdiff_config"
 SHA256_KEY = "locdiff_sha256"
 _TOP_LEVEL = {"format", "format_version", "model", "diffusion", "encoder", "training"}
 
@@ -170,6 +171,38 @@ def save_checkpoint(path: str | os.PathLike, model: CSUNet, config: CheckpointCo
     return target
 
 
+def safetensors_problem(target: Path, exc: Exception) -> str:
+    """What a safetensors (or OS) error on the model file ``target`` means, in plain words:
+    a disk or permission problem, an empty or cut-short file, a file of another kind, or
+    (unknown) safetensors' own words after a plain sentence."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        error = os_error(target, exc, "reading the model file", kind=PhotoErrorKind.UNREADABLE)
+        return error.message
+    try:
+        size = target.stat().st_size
+        with open(target, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        size, head = -1, b""
+    header_end = 8 + int.from_bytes(head[:8], "little") if len(head) >= 9 else 0
+    if size == 0:
+        return "the model file is empty (0 bytes); download or copy it again"
+    if head and not head.strip(b"\0"):
+        return "the model file holds only zero bytes: the copy failed; download or copy it again"
+    if "incomplete metadata" in str(exc) or (head[8:9] == b"{" and header_end > size):
+        return (
+            "the model file is cut short (truncated): the download or copy did not finish; "
+            "download or copy it again"
+        )
+    other = describe_content(head)
+    if other is not None:
+        return f"not a readable safetensors file ({other})"
+    return (
+        "not a readable safetensors file: safetensors could not read it "
+        f"({type(exc).__name__}: {exc})"
+    )
+
+
 def _read_metadata(target: Path) -> dict[str, str]:
     if not target.exists():
         raise ValueError(f"{target}: no checkpoint there (train one with `locdiff train`)")
@@ -177,7 +210,7 @@ def _read_metadata(target: Path) -> dict[str, str]:
         with safe_open(str(target), framework="pt") as fh:
             meta = fh.metadata() or {}
     except (SafetensorError, OSError) as exc:
-        raise ValueError(f"{target}: not a readable safetensors file ({exc})") from exc
+        raise ValueError(f"{target}: {safetensors_problem(target, exc)}") from exc
     if CONFIG_KEY not in meta:
         raise ValueError(f"{target}: safetensors file without a LocDiff config")
     return meta
@@ -208,7 +241,7 @@ def load_checkpoint(
             _check_layout(fh, expected, target)
             state = {k: fh.get_tensor(k) for k in sorted(expected)}
     except (SafetensorError, OSError) as exc:
-        raise ValueError(f"{target}: corrupted checkpoint ({exc})") from exc
+        raise ValueError(f"{target}: {safetensors_problem(target, exc)}") from exc
     recorded = meta.get(SHA256_KEY)
     if recorded is None:
         warnings.warn(

@@ -344,6 +344,7 @@ def _train(config: TrainConfig, env: distributed.DistEnv, writer: RunWriter, res
     if run.step >= end:
         writer.log(f"already at step {run.step} of {end}; nothing to train")
         return checkpoint_path(config.out)
+    writer.log(f"training from step {run.step} to step {end}")  # the Trainer tab reads it
     has_val = config.val is not None or config.val_fraction > 0
     start = time.perf_counter()
     window_loss, window_n, window_t, paused = 0.0, 0, time.perf_counter(), 0.0

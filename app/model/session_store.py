@@ -21,6 +21,8 @@ import numpy as np
 
 from app.model.photo import Photo, PhotoPrediction
 from locdiff_core.engines import Engine
+from locdiff_core.photo.errors import PhotoErrorKind, os_error
+from locdiff_core.photo.read_errors import describe_content
 
 FORMAT = 1
 SESSION_FILTER = "LocDiff Studio sessions (*.locdiff-session);;All files (*)"
@@ -108,16 +110,15 @@ class SessionStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _check_header(self.path)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
             found = self._db.execute("SELECT value FROM meta WHERE name='format'").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise ValueError(
-                f"{self.path}: not a LocDiff Studio session ({exc}); move it away to start afresh"
-            ) from exc
+        except sqlite3.Error as exc:
+            raise ValueError(f"{self.path}: {session_problem(exc)}") from exc
         if found is None:
             self._db.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT),))
         elif int(found[0]) > FORMAT:
@@ -225,6 +226,51 @@ class SessionStore:
 
     def _transaction(self):
         return _Transaction(self._db)
+
+
+_UNREADABLE = PhotoErrorKind.UNREADABLE
+_SQLITE_HEADER = b"SQLite format 3\0"
+_SQLITE_TEXT = (  # (words in SQLite's message, what it means for the person)
+    ("malformed", "the session file is damaged; move it away to start afresh"),
+    ("not a database", "the session file is damaged; move it away to start afresh"),
+    ("unable to open", "the session file cannot be opened; check its and its folder's permissions"),
+    ("readonly", "the session file is read-only; make it writable, or save the session elsewhere"),
+    ("locked", "the session file is in use by another program; close it and try again"),
+    ("full", "the disk is full; free some space and try again"),
+    ("i/o error", "the disk reported an input/output error; the drive may be failing"),
+)
+
+
+def session_problem(exc: Exception) -> str:
+    """What an SQLite (or OS) error on the session file means, in plain words."""
+    if isinstance(exc, OSError):
+        error = os_error(exc.filename or "session", exc, "using the session file", kind=_UNREADABLE)
+        return error.message
+    text = str(exc)
+    if not isinstance(exc, sqlite3.Error):
+        return f"the session file could not be used ({type(exc).__name__}: {text})"
+    for words, meaning in _SQLITE_TEXT:
+        if words in text.lower():
+            return meaning
+    return f"the session file could not be used: SQLite reported {type(exc).__name__}: {text}"
+
+
+def _check_header(path: Path) -> None:
+    """``ValueError`` for a file there that is not an SQLite database (an empty one becomes a
+    new session), saying what it holds instead."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ValueError(f"{path}: {session_problem(exc)}") from exc
+    if head and not head.startswith(_SQLITE_HEADER):
+        what = describe_content(head) or "it does not start like an SQLite database"
+        raise ValueError(
+            f"{path}: not a LocDiff Studio session ({what}); "
+            "open a .locdiff-session file, or move this one away to start afresh"
+        )
 
 
 class _Transaction:

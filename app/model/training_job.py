@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.model.extra_options import option_problems
+
 # The run folder's files, re-exported for the Trainer tab (the "X as X" form marks them so).
 from locdiff_core.run_layout import CHECKPOINT_FILE as CHECKPOINT_FILE
 from locdiff_core.run_layout import METRICS_FILE as METRICS_FILE
@@ -54,7 +56,7 @@ class TrainingSpec:
     num_nodes: int = 1
     endpoint: str = ""  # HOST0:PORT of the first machine when num_nodes > 1
     val_fraction: float = 0.05
-    extra_args: tuple[str, ...] = field(default_factory=tuple)  # more `locdiff train` options
+    extra_args: tuple[str, ...] = field(default_factory=tuple)  # "More options" (extra_options)
 
     @property
     def out_dir(self) -> Path:
@@ -67,14 +69,6 @@ class TrainingSpec:
     @property
     def run_dir(self) -> Path:
         return self.out_dir / "run"
-
-
-def parse_extra_args(text: str) -> tuple[str, ...]:
-    """Split the "more options" field like a shell would; ValueError says what is wrong."""
-    try:
-        return tuple(shlex.split(text))
-    except ValueError as exc:
-        raise ValueError(f"more options: {exc} (close the quote)") from None
 
 
 def parse_endpoint(endpoint: str) -> tuple[str, int]:
@@ -161,7 +155,7 @@ def train_problems(
             parse_endpoint(spec.endpoint)
         except ValueError as exc:
             problems.append(str(exc))
-    return problems
+    return problems + option_problems(spec.extra_args, val_fraction=spec.val_fraction)
 
 
 def _output_problems(spec: TrainingSpec) -> list[str]:

@@ -4,8 +4,11 @@ with their output in a log pane and live curves read from the run's ``metrics.js
 
 Stop is graceful (a ``STOP`` file: every process finishes its step, saves and exits 0; the
 dataset builder gets SIGTERM and a rerun resumes it); Kill ends the whole process tree at once
-(the last checkpoint stays); Resume continues the run folder. GPUs are counted by a short child
-process on the tab's first showing, so neither torch nor CUDA loads in the GUI process.
+(the last checkpoint stays); Resume continues the run folder. When a job ends, the status says
+how (:mod:`app.model.job_end`): where a stopped or killed run got to and which step Resume
+continues from. "More options" is checked as it is typed (:mod:`app.model.extra_options`).
+GPUs are counted by a short child process on the tab's first showing, so neither torch nor CUDA
+loads in the GUI process.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.model import training_job as job
+from app.model.extra_options import option_problems, split_options
+from app.model.job_end import JobProgress, job_end
 from app.widgets.dialogs import PathField
 from app.widgets.training_curves import TrainingCurves
 
@@ -52,6 +57,8 @@ class TrainerTab(QWidget):
         self._probe: QProcess | None = None
         self._tail: job.MetricsTail | None = None
         self._run_dir: Path | None = None
+        self._progress = JobProgress()
+        self._stop_asked = self._kill_asked = False
         self._poll = QTimer(self, interval=POLL_MS)
         self._poll.timeout.connect(self.read_metrics)
         self._build()
@@ -89,6 +96,14 @@ class TrainerTab(QWidget):
         self.val_fraction.setValue(0.05)
         self.extra = QLineEdit(self)
         self.extra.setPlaceholderText("more `locdiff train` options, e.g. --widths 512,256")
+        self.extra_problem = QLabel(self, wordWrap=True, visible=False)
+        self.extra_problem.setStyleSheet("color: #b00020")
+        self.extra.textChanged.connect(self._check_extra)
+        self.val_fraction.valueChanged.connect(self._check_extra)
+        extra_box = QVBoxLayout()
+        extra_box.setContentsMargins(0, 0, 0, 0)
+        extra_box.addWidget(self.extra)
+        extra_box.addWidget(self.extra_problem)
         self.source.currentIndexChanged.connect(self._source_changed)
         device_row = QHBoxLayout()
         for widget in (self.procs, QLabel("processes per node on", self), self.device):
@@ -101,7 +116,7 @@ class TrainerTab(QWidget):
             ("Output folder", self.output), ("Dataset", self.dataset), ("Degree L", self.degree),
             ("Epochs", self.epochs), ("Batch size (global)", self.batch), ("Processes", device_row),
             ("Nodes", self.nodes), ("Rendezvous endpoint", self.endpoint),
-            ("Validation share", self.val_fraction), ("More options", self.extra),
+            ("Validation share", self.val_fraction), ("More options", extra_box),
         ]  # fmt: skip
         for label, widget in rows:
             form.addRow(label, widget)
@@ -119,7 +134,8 @@ class TrainerTab(QWidget):
             self.buttons[text] = button = QPushButton(text, self)
             button.clicked.connect(slot)
             button_row.addWidget(button)
-        self.status = QLabel("Idle", self)
+        self.status = QLabel("Idle", self, wordWrap=True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.log = QPlainTextEdit(self, readOnly=True)
         self.log.setMaximumBlockCount(LOG_LINES)
         self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
@@ -172,7 +188,7 @@ class TrainerTab(QWidget):
             num_nodes=self.nodes.value(),
             endpoint=self.endpoint.text().strip(),
             val_fraction=self.val_fraction.value(),
-            extra_args=job.parse_extra_args(self.extra.text()),
+            extra_args=split_options(self.extra.text()),
         )
 
     def set_spec(self, spec: job.TrainingSpec) -> None:
@@ -192,6 +208,16 @@ class TrainerTab(QWidget):
         self.endpoint.setText(spec.endpoint)
         self.val_fraction.setValue(spec.val_fraction)
         self.extra.setText(" ".join(job.shlex.quote(a) for a in spec.extra_args))
+
+    def _check_extra(self) -> None:
+        """Say under "More options", as the user types, what the trainer would refuse."""
+        try:
+            args = split_options(self.extra.text())
+            problems = option_problems(args, val_fraction=self.val_fraction.value())
+        except ValueError as exc:
+            problems = [str(exc)]
+        self.extra_problem.setText("\n".join(problems))
+        self.extra_problem.setVisible(bool(problems))
 
     def _checked(self, problems_of) -> job.TrainingSpec | None:
         """The spec if ``problems_of(spec)`` finds nothing; else the problems are shown."""
@@ -267,6 +293,8 @@ class TrainerTab(QWidget):
                 self.curves.clear()
             self._tail, self._run_dir = tail, run_dir
         self.job_kind = kind
+        self._progress = JobProgress()
+        self._stop_asked = self._kill_asked = False
         self.process = process = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")
@@ -286,6 +314,7 @@ class TrainerTab(QWidget):
         text = bytes(self.process.readAllStandardOutput()).decode(errors="replace")
         for line in text.replace("\r", "\n").splitlines():
             if line.strip():
+                self._progress.feed(line)
                 self.append_log(line)
 
     def append_log(self, line: str) -> None:
@@ -293,9 +322,9 @@ class TrainerTab(QWidget):
 
     def _failed_to_start(self, error) -> None:
         if error == QProcess.ProcessError.FailedToStart:
-            self.append_log(
-                f"could not start the {self.job_kind} job: {self.process.errorString()}"
-            )
+            line = f"could not start the {self.job_kind} job: {self.process.errorString()}"
+            self._progress.feed(line)
+            self.append_log(line)
             self._done(-1)
 
     def _finished(self, code: int, status) -> None:
@@ -308,11 +337,11 @@ class TrainerTab(QWidget):
         if self._tail is not None:
             self.read_metrics()
         kind = self.job_kind
-        outcome = "finished" if code == 0 else ("killed" if code == -1 else f"failed ({code})")
-        self.append_log(f"[{kind} {outcome}]")
-        checkpoint = self.checkpoint()
-        saved = f"; checkpoint {checkpoint}" if checkpoint and kind != "embed" else ""
-        self.status.setText(f"{kind}: {outcome}{saved}")
+        run_dir = self._run_dir if kind != "embed" else None
+        end = job_end(kind, code, self._progress, run_dir, stop_asked=self._stop_asked,
+                      kill_asked=self._kill_asked)  # fmt: skip
+        self.append_log(f"[{kind} {end.word}]")
+        self.status.setText(end.text)
         self._update_buttons()
         self.job_finished.emit(kind, code)
 
@@ -335,11 +364,13 @@ class TrainerTab(QWidget):
                     f"• {self._run_dir}: cannot write the STOP file ({exc.strerror}); use Kill"
                 )
                 return
+        self._stop_asked = True
         self.status.setText(f"{self.job_kind}: stopping after this step…")
 
     def kill(self) -> None:
         """At once, with every process the job started (torchrun's workers included)."""
         if self.is_running():
+            self._kill_asked = True
             job.kill_tree(job.process_tree(self.process.processId()))
             self.status.setText(f"{self.job_kind}: killing…")
 

@@ -3,19 +3,23 @@
 Every function in :mod:`locdiff_core.photo` that works on one file raises :class:`PhotoError`
 (never a bare ``OSError`` or a library's own exception); the batch functions turn each file into a
 :class:`FileResult` holding either a value or that error, so one broken photo in a library of
-thousands is reported and skipped.
+thousands is reported and skipped. :func:`os_error` says what an operating-system error means;
+what the image libraries raise is told in plain words by :mod:`locdiff_core.photo.read_errors`.
 """
 
 from __future__ import annotations
 
 import enum
 import errno
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]  # (files done, files in total)
 CancelledFn = Callable[[], bool]
@@ -65,8 +69,32 @@ class FileResult(Generic[T]):
         return self.error is None
 
 
-def os_error(path: Path | str, exc: OSError, doing: str) -> PhotoError:
-    """An ``OSError`` raised while ``doing`` something to ``path``, as a :class:`PhotoError`."""
+_ERRNO_TEXT = {
+    errno.EIO: "the disk reported an input/output error while {doing}; the card or drive may be "
+    "failing or was unplugged",
+    errno.ENAMETOOLONG: "the file's name or folder path is too long while {doing}; move it to "
+    "a folder with a shorter path",
+    errno.ELOOP: "its symbolic links go round in a loop while {doing}",
+    errno.EMFILE: "too many files are open while {doing}; close some programs and try again",
+    errno.ENFILE: "too many files are open while {doing}; close some programs and try again",
+    errno.EBUSY: "the file is in use by another program while {doing}; close it and try again",
+    errno.ETIMEDOUT: "the drive did not answer in time while {doing}; check the network "
+    "connection and try again",
+    errno.ESTALE: "the network drive lost the file while {doing}; open the folder again",
+    errno.ENXIO: "the drive is gone while {doing}; plug the card or drive in again",
+    errno.ENODEV: "the drive is gone while {doing}; plug the card or drive in again",
+}
+
+
+def os_error(
+    path: Path | str,
+    exc: OSError,
+    doing: str,
+    *,
+    kind: PhotoErrorKind = PhotoErrorKind.WRITE_FAILED,
+) -> PhotoError:
+    """An ``OSError`` raised while ``doing`` something to ``path``, as a :class:`PhotoError`
+    with a plain message; ``kind`` is the kind of an error no rule here names."""
     if isinstance(exc, FileNotFoundError):
         return PhotoError(PhotoErrorKind.NOT_FOUND, path, f"file not found while {doing}")
     if isinstance(exc, IsADirectoryError):
@@ -88,8 +116,17 @@ def os_error(path: Path | str, exc: OSError, doing: str) -> PhotoError:
         return PhotoError(
             PhotoErrorKind.READ_ONLY, path, f"the file system is read-only while {doing}"
         )
-    reason = exc.strerror or str(exc)
-    return PhotoError(PhotoErrorKind.WRITE_FAILED, path, f"{reason} while {doing}")
+    if exc.errno in _ERRNO_TEXT:
+        return PhotoError(kind, path, _ERRNO_TEXT[exc.errno].format(doing=doing))
+    reason = exc.strerror or str(exc) or "no message"
+    if exc.errno is None:  # raised by a library, not by the system
+        return PhotoError(kind, path, f"{doing} failed: {type(exc).__name__}: {reason}")
+    name = errno.errorcode.get(exc.errno, f"error {exc.errno}")
+    return PhotoError(
+        kind,
+        path,
+        f"the system reported a problem while {doing}: {reason} ({type(exc).__name__}, {name})",
+    )
 
 
 def run_batch(
@@ -117,19 +154,21 @@ def run_batch(
 
 
 def call_for_file(path: Path, fn: Callable[[Path], T]) -> FileResult[T]:
-    """``fn(path)`` as a :class:`FileResult`; never raises for a problem with the file."""
+    """``fn(path)`` as a :class:`FileResult`; never raises for a problem with the file. An
+    exception that is no :class:`PhotoError` becomes one (its ``__cause__``), and is logged."""
     try:
         return FileResult(path, value=fn(path))
     except PhotoError as exc:
         return FileResult(path, error=exc)
-    except OSError as exc:
-        return FileResult(path, error=os_error(path, exc, "reading it"))
     except Exception as exc:  # a parser tripping over a broken file must not stop the batch
-        return FileResult(
-            path,
-            error=PhotoError(
-                PhotoErrorKind.CORRUPT,
-                path,
-                f"the file is damaged or not a valid image ({type(exc).__name__}: {exc})",
-            ),
-        )
+        if isinstance(exc, OSError) and exc.errno is not None:
+            error = os_error(path, exc, "reading it", kind=PhotoErrorKind.UNREADABLE)
+        else:
+            message = (
+                "the file is damaged or not a valid image: reading it stopped with an error "
+                f"({type(exc).__name__}: {exc})"
+            )
+            error = PhotoError(PhotoErrorKind.CORRUPT, path, message)
+        error.__cause__ = exc
+        log.debug("%s: %s", path, error.message, exc_info=exc)
+        return FileResult(path, error=error)

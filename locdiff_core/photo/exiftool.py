@@ -160,7 +160,7 @@ class Exiftool:
     def write_copy(self, src: Path, dst: Path, assignments: list[str]) -> None:
         """Write ``src`` with tag ``assignments`` (``-TAG=VALUE``) to the new file ``dst``."""
         out = self.execute("-n", "-m", "-o", str(dst), *assignments, str(src))
-        errors = [ln for ln in out.splitlines() if ln.startswith("Error")]
+        errors = [_error_text(ln, src, dst) for ln in out.splitlines() if ln.startswith("Error")]
         if errors or not dst.exists():
             raise ExiftoolError("; ".join(errors) or out.strip() or "exiftool wrote nothing")
 
@@ -170,6 +170,15 @@ class Exiftool:
             process, self._process = self._process, None
             if process is not None:
                 process.stop()
+
+
+def _error_text(line: str, src: Path, dst: Path) -> str:
+    """An exiftool error line without its ``Error:`` prefix and the file name it ends with
+    (the message names the file already): ``Not a valid JPG (looks more like a TXT)``."""
+    text = line.removeprefix("Error:").strip()
+    for name in (str(src), str(dst)):
+        text = text.removesuffix(f" - {name}")
+    return text
 
 
 _shared: dict[str, Exiftool] = {}

@@ -33,9 +33,9 @@ from locdiff_core.photo.errors import (
     PhotoError,
     PhotoErrorKind,
     ProgressFn,
-    os_error,
     run_batch,
 )
+from locdiff_core.photo.read_errors import exif_damaged, explain, unidentified
 from locdiff_core.photo.reading import heif_available
 from locdiff_core.photo.safe_io import check_regular
 
@@ -187,14 +187,13 @@ def read_gps(path: Path | str) -> GpsFix | None:
     """
     path = Path(path)
     check_regular(path, doing="reading its GPS")  # a FIFO or a device would block open()
-    with open(path, "rb") as f:
-        head = f.read(16)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        raise explain(path, exc, "reading its GPS") from exc
     if sniff(head) is None and head[4:8] != b"ftyp" and not _has_metadata(path):
-        raise PhotoError(
-            PhotoErrorKind.NOT_AN_IMAGE,
-            path,
-            "not a JPEG, PNG, TIFF, WebP or HEIC file (damaged, or a wrong extension?)",
-        )
+        raise unidentified(path)
     problems: list[PhotoError] = []
     sidecar = xmp.find_sidecar(path)
     if sidecar is not None:
@@ -207,7 +206,7 @@ def read_gps(path: Path | str) -> GpsFix | None:
         except PhotoError as exc:
             problems.append(exc)
         except OSError as exc:
-            problems.append(os_error(sidecar, exc, "reading the sidecar"))
+            problems.append(explain(sidecar, exc, "reading the sidecar"))
     try:
         fix = gps_from_exif_tags(read_exif_tags(path))
         if fix is not None:
@@ -215,15 +214,11 @@ def read_gps(path: Path | str) -> GpsFix | None:
     except InvalidGpsError as exc:
         problems.append(_invalid(path, "EXIF", exc))
     except OSError as exc:
-        raise os_error(path, exc, "reading its EXIF") from exc
-    except Exception as exc:  # exifread on a damaged file
-        problems.append(
-            PhotoError(
-                PhotoErrorKind.CORRUPT,
-                path,
-                f"the EXIF data could not be parsed ({type(exc).__name__}: {exc})",
-            )
-        )
+        if exc.errno is not None:
+            raise explain(path, exc, "reading its EXIF") from exc
+        problems.append(exif_damaged(path, exc, "its GPS position"))
+    except Exception as exc:  # exifread (or libheif) on a damaged file
+        problems.append(exif_damaged(path, exc, "its GPS position"))
     try:
         packet = xmp.embedded_packet(path)
         found = xmp.gps_from_packet(packet) if packet is not None else None
@@ -232,7 +227,7 @@ def read_gps(path: Path | str) -> GpsFix | None:
     except xmp.XmpGpsError as exc:
         problems.append(_invalid(path, "embedded XMP", exc))
     except OSError as exc:
-        raise os_error(path, exc, "reading its XMP") from exc
+        raise explain(path, exc, "reading its XMP") from exc
     if problems:
         raise problems[0]
     return None

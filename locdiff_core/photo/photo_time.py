@@ -19,8 +19,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from locdiff_core.photo import xmp
-from locdiff_core.photo.errors import PhotoError, PhotoErrorKind, os_error
 from locdiff_core.photo.gps import read_exif_tags
+from locdiff_core.photo.read_errors import exif_damaged, explain
 from locdiff_core.photo.safe_io import check_regular
 
 _EXIF_TIME = re.compile(r"^\s*(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?")
@@ -224,11 +224,8 @@ def read_capture_time(path: Path | str) -> CaptureTime | None:
     check_regular(path, doing="reading its capture time")
     try:
         tags = read_exif_tags(path)
-    except OSError as exc:
-        raise os_error(path, exc, "reading its capture time") from exc
-    except Exception as exc:  # exifread on a damaged file
-        problem = f"the EXIF data could not be parsed ({type(exc).__name__})"
-        raise PhotoError(PhotoErrorKind.CORRUPT, path, problem) from exc
+    except Exception as exc:  # exifread (or libheif) on a damaged file, or the disk
+        raise exif_damaged(path, exc, "its capture time") from exc
     for base, sub, offset in (
         ("DateTimeOriginal", "SubSecTimeOriginal", "OffsetTimeOriginal"),
         ("DateTimeDigitized", "SubSecTimeDigitized", "OffsetTimeDigitized"),
@@ -241,5 +238,5 @@ def read_capture_time(path: Path | str) -> CaptureTime | None:
         sidecar = xmp.find_sidecar(path)
         packet = xmp.read_sidecar(sidecar) if sidecar is not None else xmp.embedded_packet(path)
     except OSError as exc:
-        raise os_error(path, exc, "reading its XMP") from exc
+        raise explain(path, exc, "reading its XMP") from exc
     return _xmp_time(packet) if packet else None

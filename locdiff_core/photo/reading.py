@@ -6,7 +6,9 @@ decompression-bomb guard into a :class:`~locdiff_core.photo.errors.PhotoError` o
 ``TOO_LARGE``. Thumbnails of JPEGs use draft mode (the decoder's DCT scaling), which decodes a
 1/8-size image about ten times faster than a full decode. Only regular files are opened: a FIFO,
 socket or device is refused from its ``stat`` (:func:`~locdiff_core.photo.safe_io.check_regular`),
-since opening one could block forever.
+since opening one could block forever. A file that cannot be opened or decoded raises a
+:class:`~locdiff_core.photo.errors.PhotoError` in plain words
+(:func:`~locdiff_core.photo.read_errors.explain`), Pillow's exception as its cause.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from locdiff_core.photo.errors import (
     CancelledFn,
@@ -26,9 +28,9 @@ from locdiff_core.photo.errors import (
     PhotoError,
     PhotoErrorKind,
     ProgressFn,
-    os_error,
     run_batch,
 )
+from locdiff_core.photo.read_errors import HEIF_MISSING, exif_damaged, explain
 from locdiff_core.photo.safe_io import RootGuard, check_regular
 
 PHOTO_SUFFIXES = frozenset(
@@ -77,32 +79,14 @@ def is_photo_path(path: Path | str) -> bool:
 def _open(path: Path, config: ReadConfig) -> Image.Image:
     check_regular(path)  # a FIFO or a device would block Image.open forever
     if path.suffix.lower() in _HEIF_SUFFIXES and not heif_available():
-        raise PhotoError(
-            PhotoErrorKind.UNSUPPORTED,
-            path,
-            "HEIC/HEIF needs the pillow-heif package; install it with `pip install pillow-heif`",
-        )
+        raise PhotoError(PhotoErrorKind.UNSUPPORTED, path, HEIF_MISSING)
     heif_available()  # HEIF content can hide behind any suffix
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(path)
-    except Image.DecompressionBombError as exc:
-        raise PhotoError(
-            PhotoErrorKind.TOO_LARGE,
-            path,
-            f"image is too large to decode safely ({exc}); raise ReadConfig.max_pixels "
-            "if you trust this file",
-        ) from exc
-    except UnidentifiedImageError as exc:
-        raise PhotoError(
-            PhotoErrorKind.NOT_AN_IMAGE,
-            path,
-            "not an image in a known format (JPEG, PNG, TIFF, WebP, HEIC); "
-            "the file may be damaged or have the wrong extension",
-        ) from exc
-    except OSError as exc:
-        raise os_error(path, exc, "opening it") from exc
+    except Exception as exc:  # Pillow's and pillow-heif's words, made plain
+        raise explain(path, exc, "opening it") from exc
     width, height = img.size
     if width * height > config.max_pixels:
         img.close()
@@ -138,16 +122,15 @@ def _decode(path: Path, img: Image.Image, draft_px: int | None) -> Image.Image:
             if draft_px is not None and img.format == "JPEG":
                 img.draft("RGB", (draft_px, draft_px))
             img.load()
-            upright = ImageOps.exif_transpose(img)
+            try:
+                upright = ImageOps.exif_transpose(img)
+            except (SyntaxError, ValueError, TypeError, KeyError, IndexError, struct.error) as exc:
+                raise exif_damaged(path, exc, "its orientation") from exc
             return to_rgb(upright)
-    except Image.DecompressionBombError as exc:
-        raise PhotoError(PhotoErrorKind.TOO_LARGE, path, f"image is too large ({exc})") from exc
-    except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
-        raise PhotoError(
-            PhotoErrorKind.CORRUPT,
-            path,
-            f"the image data is damaged or truncated ({exc}); the photo cannot be decoded",
-        ) from exc
+    except PhotoError:
+        raise
+    except Exception as exc:  # a decoder on a damaged file: Pillow's words, made plain
+        raise explain(path, exc, "decoding it") from exc
 
 
 def open_image(

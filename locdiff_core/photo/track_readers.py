@@ -28,7 +28,7 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from locdiff_core.photo.errors import PhotoError
+from locdiff_core.photo.errors import PhotoError, PhotoErrorKind, os_error
 from locdiff_core.photo.safe_io import check_regular
 from locdiff_core.photo.track_fixes import MAX_TRACK_BYTES, decode_text, local_name
 from locdiff_core.photo.track_text import read_csv, read_geojson
@@ -84,7 +84,8 @@ def _read_bytes(path: Path) -> bytes:
         with open(path, "rb") as file:
             data = file.read(MAX_TRACK_BYTES + 1)
     except OSError as exc:
-        raise TrackError(path, f"cannot be read: {exc.strerror or exc}") from exc
+        problem = os_error(path, exc, "reading it", kind=PhotoErrorKind.UNREADABLE).message
+        raise TrackError(path, problem) from exc
     if len(data) > MAX_TRACK_BYTES:
         raise TrackError(path, too_large)
     return data

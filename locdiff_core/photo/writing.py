@@ -368,7 +368,7 @@ class _Writer:
             self._verified(temp, before)
             backup = self._commit(path, temp, sha256_of(temp), synced=False)
         except et.ExiftoolError as exc:
-            raise PhotoError(PhotoErrorKind.WRITE_FAILED, path, f"exiftool: {exc}") from exc
+            raise PhotoError(PhotoErrorKind.WRITE_FAILED, path, f"exiftool refused: {exc}") from exc
         except _UnverifiedError as exc:
             raise PhotoError(
                 PhotoErrorKind.WRITE_FAILED,

@@ -283,3 +283,24 @@ def test_a_config_built_in_code_is_checked_before_the_network_is(fields, message
         CSUNet(CSUNetConfig(**{"degree": 5, "dim_cond": 12, **fields}))
     with pytest.raises(ValueError, match=r"num_steps must be an integer in 1\.\.10000"):
         DiffusionConfig(num_steps=10**9).validate()
+
+
+def test_a_broken_model_file_says_what_is_wrong(tmp_path):
+    model, config = small()
+    path = save_checkpoint(tmp_path / "model.safetensors", model, config)
+    data = path.read_bytes()
+    cases = {
+        b"": "the model file is empty (0 bytes); download or copy it again",
+        data[:40]: "the model file is cut short (truncated): the download or copy did not "
+        "finish; download or copy it again",
+        data[: len(data) - 100]: "the model file is cut short (truncated): the download or copy "
+        "did not finish; download or copy it again",
+        b"these are my notes\n" * 20: "not a readable safetensors file (the start of the file "
+        "is text)",
+    }
+    for content, message in cases.items():
+        path.write_bytes(content)
+        with pytest.raises(ValueError) as caught:
+            load_checkpoint(path)
+        assert str(caught.value) == f"{path}: {message}"
+        assert caught.value.__cause__ is not None

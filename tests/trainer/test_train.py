@@ -11,6 +11,7 @@ import torch
 
 from locdiff_core.geo import great_circle_km
 from locdiff_core.predictor import Predictor, PredictorConfig
+from locdiff_core.run_layout import checkpoint_step
 from trainer.cli import main
 from trainer.data import save_embeddings
 from trainer.synthetic import SyntheticTask
@@ -62,6 +63,9 @@ def test_train_predict_eval_from_the_command_line(tmp_path, capsys):
     args += ["--widths", "32", "--bottleneck", "16", "--log-every", "2", "--seed", "3"]
     assert main(args) == 0
     assert (run / "checkpoint.safetensors").exists() and (run / "train.log").exists()
+    # what the app's Trainer tab reads: the step range in the log, the step of the checkpoint
+    assert "training from step 0 to step 6" in (run / "train.log").read_text()
+    assert checkpoint_step(run / "checkpoint.safetensors") == 6
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in records if "loss" in r]
     assert [r["step"] for r in steps] == [2, 4, 6]

@@ -96,3 +96,28 @@ def test_restored_predictions_are_not_written_again(tmp_path):
     restored.set_prediction(stored[0].key, prediction(best=(1.0, 2.0)))  # a new one is
     store.save(restored.photos, [stored[0].key])
     assert store.get("array_writes") == "1"
+
+
+def test_a_file_that_is_no_session_says_what_it_holds(tmp_path):
+    notes = tmp_path / "notes.locdiff-session"
+    notes.write_text("my trip to Arezzo\n")
+    with pytest.raises(ValueError) as caught:
+        SessionStore(notes)
+    assert str(caught.value) == (
+        f"{notes}: not a LocDiff Studio session (the start of the file is text); "
+        "open a .locdiff-session file, or move this one away to start afresh"
+    )
+    empty = tmp_path / "empty.locdiff-session"
+    empty.write_bytes(b"")
+    SessionStore(empty).close()  # an empty file becomes a new session
+    damaged = tmp_path / "damaged.locdiff-session"
+    store = SessionStore(damaged)
+    store.save(session_of("a.jpg", "b.jpg").photos)
+    store.close()
+    data = bytearray(damaged.read_bytes())
+    data[100:4096] = b"\xa5" * (4096 - 100)  # the database's first page, past the header
+    damaged.write_bytes(data)
+    with pytest.raises(ValueError) as caught:
+        SessionStore(damaged)
+    damage = "the session file is damaged; move it away to start afresh"
+    assert str(caught.value) == f"{damaged}: {damage}"

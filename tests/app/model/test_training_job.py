@@ -123,15 +123,11 @@ def test_copy_text_is_shell_quoted_for_one_and_several_nodes(spec):
     assert shlex.split(job.copy_embed_text(spec))[:2] == ["locdiff", "embed"]
 
 
-def test_extra_args():
-    assert job.parse_extra_args("--widths 32,16 --lr '1e-3'") == (
-        "--widths",
-        "32,16",
-        "--lr",
-        "1e-3",
-    )
-    with pytest.raises(ValueError, match="close the quote"):
-        job.parse_extra_args("--x 'open")
+def test_more_options_are_checked_with_the_rest():
+    spec = job.TrainingSpec(output="/tmp", extra_args=("--lr-wamup", "1", "--epochs", "3"))
+    problems = job.train_problems(spec)
+    assert any(p.startswith("More options: unknown option --lr-wamup") for p in problems)
+    assert job.train_problems(spec, resume=True)[-1] == problems[-1]
 
 
 def test_metrics_tail_reads_only_appended_lines(tmp_path):

@@ -1,10 +1,14 @@
 """The Trainer tab runs real child processes: ``locdiff embed`` on generated geotagged JPEGs with
 the tiny encoder, and a tiny CPU training under torchrun whose curves fill from metrics.jsonl;
-Stop ends it with exit code 0 and a checkpoint, Resume continues it, Kill ends it at once."""
+Stop ends it with exit code 0 and a checkpoint, Resume continues it, Kill ends it at once. The
+status says how each job ended: where a stopped or killed run got to and which step Resume
+continues from, that a finished run finished, a failed run's own last lines. "More options" is
+checked as it is typed."""
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -17,6 +21,7 @@ from PIL import Image
 
 from app.model.training_job import TrainingSpec, process_tree
 from locdiff_core.photo.writing import BackupMode, WriteConfig, write_gps
+from locdiff_core.run_layout import checkpoint_step
 from trainer.data import save_embeddings
 from trainer.synthetic import SyntheticTask
 
@@ -138,7 +143,15 @@ def test_train_stop_resume_kill(tab, tmp_path, qtbot):
     assert finished.args == ["train", 0], _log(tab)[-3000:]
     run = tmp_path / "job" / "run"
     assert (run / "checkpoint.safetensors").is_file() and (run / "training_state.pt").is_file()
-    assert "stopped after step" in _log(tab) and "[train finished]" in _log(tab)
+    assert "stopped after step" in _log(tab) and "[train stopped]" in _log(tab)
+    stop = re.fullmatch(
+        r"train: stopped at step (\d+) of (\d+) \(checkpoint saved at step \1\)\. "
+        r"Resume continues from step \1\.",
+        tab.status.text(),
+    )
+    assert stop and int(stop[1]) < int(stop[2]), tab.status.text()
+    saved = int(stop[1])
+    assert checkpoint_step(run / "checkpoint.safetensors") == saved
     assert "samples/s" in _log(tab)  # the trainer's own progress lines reach the pane
     assert not (run / "STOP").exists()
     assert len(tab.curves.series["samples_per_s"][0]) == len(loss[0])
@@ -157,8 +170,78 @@ def test_train_stop_resume_kill(tab, tmp_path, qtbot):
     with qtbot.waitSignal(tab.job_finished, timeout=30_000) as finished:
         tab.buttons["Kill"].click()
     assert finished.args[1] != 0 and "[resume killed]" in _log(tab)
+    kill = re.fullmatch(
+        rf"resume: killed after step (\d+) of \d+ \(last checkpoint: step {saved}\)\. "
+        rf"Resume continues from step {saved}\.",
+        tab.status.text(),
+    )
+    assert kill and int(kill[1]) > saved, tab.status.text()
     for pid in pids:  # nothing of the job is left running
         qtbot.waitUntil(lambda pid=pid: not _alive(pid), timeout=10_000)
+
+
+def test_more_options_are_checked_as_typed_and_before_launch(tab, tmp_path):
+    data = tmp_path / "train.npz"
+    data.write_bytes(b"x")
+    tab.set_spec(_spec(tmp_path, dataset=str(data)))
+    assert tab.extra_problem.isHidden()
+    for typed, said in [
+        ("--lr-wamup 1e-3", "More options: unknown option --lr-wamup (did you mean --warmup-"),
+        ("--max-steps ten", "More options: --max-steps: invalid int value: 'ten'"),
+        ("--epochs 3", "More options: --epochs comes from the form: set Epochs"),
+        ("--lr '1e-3", "More options: a quote is open: close the quote"),
+    ]:  # fmt: skip
+        tab.extra.setText(typed)
+        assert not tab.extra_problem.isHidden() and tab.extra_problem.text().startswith(said)
+        tab.buttons["Train"].click()
+        assert said in tab.problems.text() and tab.process is None
+    tab.extra.setText("--val v.npz")  # a validation set of its own and a validation share
+    assert "set Validation share to 0" in tab.extra_problem.text()
+    tab.val_fraction.setValue(0)
+    assert tab.extra_problem.isHidden()
+    tab.extra.setText(TINY)
+    assert tab.extra_problem.isHidden() and tab.extra_problem.text() == ""
+
+
+@pytest.mark.slow
+def test_a_run_that_ends_says_finished_and_one_that_fails_says_why(tab, tmp_path, qtbot):
+    data = tmp_path / "train.npz"
+    save_embeddings(data, *SyntheticTask(dim_cond=16).sample(40, seed=1))
+    tab.set_spec(_spec(tmp_path, dataset=str(data), degree=4, epochs=3, batch_size=32,
+                       val_fraction=0, extra_args=tuple(TINY.split())))  # fmt: skip
+    with qtbot.waitSignal(tab.job_finished, timeout=TIMEOUT_MS) as finished:
+        tab.buttons["Train"].click()
+    assert finished.args == ["train", 0], _log(tab)[-3000:]
+    checkpoint = tmp_path / "job" / "run" / "checkpoint.safetensors"
+    assert tab.status.text() == f"train: finished at step 3 of 3; checkpoint {checkpoint}"
+    assert "[train finished]" in _log(tab)
+
+    tab.set_spec(_spec(tmp_path, output=str(tmp_path / "other"), dataset=str(data), degree=4,
+                       batch_size=64, val_fraction=0))  # fmt: skip
+    with qtbot.waitSignal(tab.job_finished, timeout=TIMEOUT_MS) as finished:
+        tab.buttons["Train"].click()
+    assert finished.args[1] not in (0, -1)
+    status = tab.status.text()
+    assert status.startswith(f"train: failed ({finished.args[1]}):\n"), status
+    assert status.endswith("fewer than one global batch (--batch-size 64); lower --batch-size")
+    assert "ChildFailedError" in _log(tab) and "ChildFailedError" not in status
+
+
+@pytest.mark.slow
+def test_a_run_killed_before_its_first_checkpoint_starts_over(tab, tmp_path, qtbot):
+    data = tmp_path / "train.npz"
+    save_embeddings(data, *SyntheticTask(dim_cond=16).sample(200, seed=1))
+    tab.set_spec(_spec(tmp_path, dataset=str(data), degree=4, epochs=500, batch_size=32,
+                       val_fraction=0, extra_args=tuple(TINY.split())))  # fmt: skip
+    tab.buttons["Train"].click()
+    qtbot.waitUntil(lambda: len(tab.curves.series["loss"][0]) >= 2, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(tab.job_finished, timeout=30_000):
+        tab.buttons["Kill"].click()
+    assert re.fullmatch(
+        r"train: killed after step \d+ of 3000; no checkpoint was saved yet, so Train starts "
+        r"over\.",
+        tab.status.text(),
+    ), tab.status.text()
 
 
 @pytest.mark.slow

@@ -189,7 +189,8 @@ def test_thumbnails_and_exif_in_the_background(qtbot, samples, tmp_path):
     qtbot.waitUntil(lambda: reader.idle, timeout=10_000)
     by_key = {r.key: r for r in results}
     assert by_key["gps"].position == pytest.approx((43.4674, 11.8851), abs=1e-3)
-    assert by_key["readme"].unusable and "not a JPEG" in by_key["readme"].error
+    assert by_key["readme"].unusable
+    assert by_key["readme"].error == "not an image Pillow can read (the start of the file is text)"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")

@@ -42,7 +42,7 @@ def test_read_reports_one_line_per_file_and_fails_on_a_bad_one(photos, capsys):
     assert cli.main(["gps", "read", str(photos)]) == 1
     out = by_name(lines(capsys))
     assert len(out) == 3
-    assert out["broken.jpg"].startswith("error: not a JPEG, PNG, TIFF, WebP or HEIC file")
+    assert out["broken.jpg"].startswith("error: not an image Pillow can read (")
     assert out["DSCN0010.jpg"] == "43.4674483 N, 11.8851267 E (exif)"
 
 

@@ -342,3 +342,25 @@ def test_damaged_track_files_give_a_track_or_a_message(tmp_path, name, edits):
         assert str(exc).startswith(str(path))
     else:
         assert track.segments and all(len(s) for s in track.segments)
+
+
+def test_a_track_the_system_refuses_reads_as_permission_denied(tmp_path, monkeypatch):
+    import builtins
+    import errno
+
+    path = tmp_path / "walk.gpx"
+    path.write_bytes(b'<gpx version="1.1"></gpx>')
+    real_open = builtins.open
+
+    def refusing(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing)
+    with pytest.raises(TrackError) as caught:
+        read_track(path)
+    assert str(caught.value) == (
+        f"{path}: permission denied while reading it; check the file's and its folder's permissions"
+    )
+    assert isinstance(caught.value.__cause__, PermissionError)
