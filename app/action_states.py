@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QAction
 
 from app.current_model import CurrentModel
+from app.map_packs import MapPacks
 from app.model.session import Session
 from app.widgets.photo_list import PhotoListView
 from app.workers.prediction import PredictionController
@@ -23,7 +24,7 @@ CHECK_MS = 100
 POLL_MS = 500
 SELECT_FIRST = "select photos first"
 # What changes without a session signal (a write or an undo notes each photo: that one does).
-POLLED = ("cancel_prediction", "predict_selected", "predict_all")
+POLLED = ("cancel_prediction", "predict_selected", "predict_all", "close_map_pack")
 
 
 class StatesHost(Protocol):
@@ -32,6 +33,7 @@ class StatesHost(Protocol):
     predictor: PredictionController
     current_model: CurrentModel
     menu_actions: dict[str, QAction]
+    packs: MapPacks
 
     @property
     def _selected(self) -> list[str]: ...
@@ -49,6 +51,9 @@ class ActionStates(QObject):
             "predict_all": lambda: self._need_photos() or self._refusal(),
             "cancel_prediction": lambda: (
                 None if self.w.predictor.busy else "no prediction is running"
+            ),
+            "close_map_pack": lambda: (
+                None if self.w.packs.pack is not None else "no map pack is open"
             ),
             "accept_best": lambda: self._need(
                 lambda p: p.prediction is not None or p.proposed is not None,

@@ -164,12 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     _prepare_environment(args)
     from PySide6.QtWidgets import QApplication
 
-    from app.map import map_view  # QtWebEngine must load before the QApplication exists
+    from app.map import map_page  # QtWebEngine must load before the QApplication exists
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName(TITLE)
     try:
-        map_view.leaflet_dir()  # checked before the window starts its threads
+        map_page.page_html()  # its script folders are checked before the window starts
     except ValueError as exc:  # an install the window cannot start with
         print(f"locdiff-app: {exc}", file=sys.stderr)
         return 2

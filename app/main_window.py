@@ -40,6 +40,7 @@ from app.downloads import WeightsDownload, download_model
 from app.edit_history import EditHistory, photos
 from app.help_menu import add_help_menu
 from app.map.map_panel import MapPanel
+from app.map_packs import MapPacks
 from app.model.coordinates import format_decimal
 from app.model.model_info import ModelInfo, ModelState
 from app.model.session import Session
@@ -124,6 +125,7 @@ class MainWindow(QMainWindow):
         self.engine_box = EngineBox(self)
         self._add_engine_box()
         self._connect_panels()
+        self.packs = MapPacks(self, parent=self)  # reopens the last map pack
         self.action_states = ActionStates(self, parent=self)
 
         self.session.listeners.append(self.views)
@@ -477,6 +479,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the workers (waits for the running chunk); safe to call twice."""
         self.keeper.stop()
+        self.packs.shutdown()
         self.action_states.stop()
         self.views.stop()
         self.geotag.stop()

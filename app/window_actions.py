@@ -1,7 +1,8 @@
 """The main window's actions, menus and toolbar, as tables: (name, text, shortcut, tip).
 
-Each action calls the window method of the same name, so the menus, the toolbar and the
-shortcuts all reach one place.
+Each action calls the window method of the same name (or, for those in :data:`ROUTES`, the
+method of a window collaborator), so the menus, the toolbar and the shortcuts all reach one
+place.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ ACTIONS = (
     ("open_photos", "Open photos…", Key.Open, "Add photos to the list"),
     ("open_folder", "Open folder…", "Ctrl+Shift+O", "Add every photo in a folder and below"),
     ("open_tracks", "Open track…", "Ctrl+T", "GPX, KML/KMZ, GeoJSON or CSV: place photos by time"),
+    ("open_map_pack", "Open map pack…", None, "A region's offline map (.pmtiles, .mbtiles)"),
+    ("close_map_pack", "Close map pack", None, "Back to the online tiles and the world map"),
     ("match_by_time", "Match photos by time", None, "Photos with GPS place those taken near them"),
     ("open_session", "Open session…", None, "Continue the work saved in a session file"),
     ("save_session_as", "Save session as…", None, "Keep this work in a session file of its own"),
@@ -36,7 +39,8 @@ ACTIONS = (
     ("cancel_prediction", "Cancel", "Esc", "Stop the prediction"),
 )
 MENUS = {
-    "&File": "open_photos open_folder open_tracks | open_session save_session_as | "
+    "&File": "open_photos open_folder open_tracks | open_map_pack close_map_pack | "
+    "open_session save_session_as | "
     "import_checkpoint download_model | "
     "export_selected export_all | write_selected write_all | close",
     "&Edit": "undo_write | accept_best accept_all_proposed set_coordinates clear_confirmation | "
@@ -44,6 +48,8 @@ MENUS = {
     "edit_settings",
     "&Predict": "predict_selected predict_all cancel_prediction",
 }
+# Actions whose method is a window collaborator's (the attribute named), not the window's.
+ROUTES = {"open_map_pack": "packs", "close_map_pack": "packs"}
 TOOLBAR = (
     "open_photos open_folder open_tracks | predict_selected predict_all cancel_prediction | "
     "accept_best export_selected write_selected | edit_settings"
@@ -55,7 +61,7 @@ def build_actions(window: QMainWindow) -> dict[str, QAction]:
     actions = {}
     for name, text, shortcut, tip in ACTIONS:
         action = QAction(text, window)
-        action.triggered.connect(_caller(getattr(window, name)))
+        action.triggered.connect(_caller(window, name))
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         action.setStatusTip(tip)
@@ -71,8 +77,12 @@ def build_actions(window: QMainWindow) -> dict[str, QAction]:
     return actions
 
 
-def _caller(method):
-    return lambda _checked=False: method()
+def _caller(window: QMainWindow, name: str):
+    """Calls the method when triggered (a collaborator of ROUTES may be made after the menus)."""
+    if name not in ROUTES:
+        method = getattr(window, name)
+        return lambda _checked=False: method()
+    return lambda _checked=False: getattr(getattr(window, ROUTES[name]), name)()
 
 
 def _fill(target, names: str, actions: dict[str, QAction]) -> None:

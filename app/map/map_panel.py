@@ -2,8 +2,8 @@
 
 Everything reaches the map through the agreed ``MapView`` API (``app.map.map_view``): the photos'
 pins, the selection, and for the current photo its candidates, samples and density overlay
-(coloured by ``app.map.density_colors.density_rgba``). The toolbar sets the overlay's opacity and
-shows or hides the raw samples.
+(coloured by ``app.map.density_colors.density_rgba``, with its legend). The toolbar sets the
+overlay's opacity and shows or hides the raw samples.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.map.density_colors import density_rgba, png_data_url, to_web_mercator
+from app.map.density_colors import density_rgba, legend, png_data_url, strength, to_web_mercator
 from app.map.density_view import DensityView
 from app.map.map_view import MapView
 from app.model.session import Session
 
-DEFAULT_OPACITY = 60  # percent
+DEFAULT_OPACITY = 70  # percent (the colours fade with the density: the basemap shows through)
 
 
 class MapPanel(QWidget):
@@ -42,7 +42,8 @@ class MapPanel(QWidget):
         self.opacity.setValue(DEFAULT_OPACITY)
         self.opacity.setMaximumWidth(160)
         self.opacity.setToolTip("Opacity of the probability map over the map")
-        self.opacity.valueChanged.connect(lambda v: self.map.set_density_opacity(v / 100))
+        self.opacity.setMinimumWidth(80)
+        self.opacity.valueChanged.connect(self._set_opacity)
         self.samples = QCheckBox("Samples", self)
         self.samples.setToolTip("Show the decoded samples of the current photo")
         self.samples.setChecked(True)
@@ -59,9 +60,14 @@ class MapPanel(QWidget):
         layout.addWidget(self.tabs, 1)
         self.map.ready.connect(self._leave_drops_to_the_window)
         self._leave_drops_to_the_window()
-        self.map.set_density_opacity(DEFAULT_OPACITY / 100)
+        self._strength = 1.0  # the shown density's (density_colors.strength)
+        self._set_opacity()
         self.map.set_samples_visible(True)
         self._density_of: tuple | None = None  # (key, prediction) whose density is shown
+
+    def _set_opacity(self) -> None:
+        """The slider's opacity, less for a nearly flat density (it would tint the whole map)."""
+        self.map.set_density_opacity(self.opacity.value() / 100 * self._strength)
 
     def _leave_drops_to_the_window(self) -> None:
         """A web view takes dropped files itself (it would open them as pages); photos dropped
@@ -88,6 +94,9 @@ class MapPanel(QWidget):
             self._density_of = (key, pred)
             grid = None if pred is None else pred.density
             self.map.set_density(None if grid is None else density_rgba(grid))
+            self.map.set_legend(None if grid is None else legend(grid))
+            self._strength = 1.0 if grid is None else strength(grid)
+            self._set_opacity()
             self.density_view.set_density(grid, "" if photo is None else photo.name)
         self.density_view.set_markers(self._markers(key))
 

@@ -1,13 +1,10 @@
 """The map: Leaflet in a ``QWebEngineView``, one local page loaded once, state pushed into it.
 
-Everything the page loads is local: Leaflet from the installed ``XStatic-Leaflet`` package,
-``qwebchannel.js`` from Qt's resources, ``web/`` beside this file. The offline basemap
-(``app.map.basemap``) is always drawn under the online tiles, whose failures leave it
-showing, so the
-map works with no network. Python pushes pins and overlays with ``runJavaScript`` (one batched
+The page and what it may load are ``app.map.map_page``'s. The offline basemap
+(``app.map.basemap``) is always drawn under the online tiles, whose failures leave it showing,
+so the map works with no network; without tiles, place names are labelled by zoom and size
+(``app.map.place_labels``). Python pushes pins and overlays with ``runJavaScript`` (one batched
 call per update: 1,000 pins are one call); the page answers through a ``QWebChannel`` bridge.
-A request filter lets the page fetch only its own files and the tile server's host; the tiles
-it has shown are kept in a disk cache (:func:`map_profile`).
 
 Calls made before the page is ready are kept and replayed once it is: the latest call of each
 kind (photos, selection, candidates, ...) in the order made, then one-off calls (``fit_to``,
@@ -18,42 +15,37 @@ Demo: ``python -m app.map.map_demo`` opens the map with a few sample pins.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
-import re
 import sys
+import threading
 from collections.abc import Callable
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QLockFile, QObject, QPoint, QUrl, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QPoint, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWebChannel import QWebChannel
-from PySide6.QtWebEngineCore import (
-    QWebEnginePage,
-    QWebEngineProfile,
-    QWebEngineSettings,
-    QWebEngineUrlRequestInfo,
-    QWebEngineUrlRequestInterceptor,
-)
+from PySide6.QtWebEngineCore import QWebEngineSettings
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QMenu, QVBoxLayout, QWidget
 
 from app.map import basemap, density_colors
+from app.map.map_page import (
+    WEB_DIR,
+    MapPage,
+    RequestFilter,
+    map_profile,
+    page_html,
+    tile_attribution,
+)
+from app.map.place_labels import LabelIndex
 from app.model.geotagging import TrackLine
 from app.model.pins import CandidatePin, PhotoPin
 from app.model.settings import check_tile_url
 
 log = logging.getLogger(__name__)
 
-WEB_DIR = Path(__file__).resolve().parent / "web"
-OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
-USER_AGENT = "LocDiffStudio/0.1 (desktop photo geolocation; QtWebEngine)"
-TILE_CACHE_MB = 256
-_LOCAL_SCHEMES = ("qrc", "data", "blob")
 # Runs a script with the global eval and returns [ok, value or message] as JSON text.
 _EVALUATE_JS = """(function () {
   try {
@@ -63,76 +55,6 @@ _EVALUATE_JS = """(function () {
     return JSON.stringify([false, String(e)]);
   }
 })()"""
-
-
-def leaflet_dir() -> Path:
-    """The folder of leaflet.js and leaflet.css in the installed XStatic-Leaflet package."""
-    try:
-        import xstatic.pkg.leaflet as xstatic_leaflet
-    except ImportError:
-        raise ValueError(
-            "the map needs the 'XStatic-Leaflet' package: pip install XStatic-Leaflet"
-        ) from None
-    return Path(xstatic_leaflet.BASE_DIR).resolve()
-
-
-def tile_attribution(url: str) -> str:
-    host = urlsplit(url).hostname or ""
-    return OSM_ATTRIBUTION if host.endswith("openstreetmap.org") else f"Tiles: {host}"
-
-
-def page_html() -> str:
-    """map.html with the Leaflet folder filled in (loaded with ``WEB_DIR`` as its base URL)."""
-    template = (WEB_DIR / "map.html").read_text(encoding="utf-8")
-    return template.replace("@LEAFLET_URL@", QUrl.fromLocalFile(str(leaflet_dir())).toString())
-
-
-class _RequestFilter(QWebEngineUrlRequestInterceptor):
-    """Lets the page load its own files, Qt's resources, and the tile host; blocks the rest."""
-
-    def __init__(self, parent: QObject) -> None:
-        super().__init__(parent)
-        self.folders = (str(WEB_DIR), str(leaflet_dir()))
-        self.tile_origin: tuple[str, re.Pattern, int | None] | None = None
-        self.blocked: list[str] = []  # for the log and the tests
-
-    def set_tile_url(self, url: str) -> None:
-        if not url:
-            self.tile_origin = None
-            return
-        parts = urlsplit(url)
-        # "{s}" in the host is Leaflet's subdomain (a, b, c): any one label matches it.
-        host = re.escape(parts.hostname or "").replace(re.escape("{s}"), "[a-z0-9-]+")
-        self.tile_origin = (parts.scheme, re.compile(host + r"\Z"), parts.port)
-
-    def allows(self, url: QUrl) -> bool:
-        scheme = url.scheme()
-        if scheme in _LOCAL_SCHEMES:
-            return True
-        if scheme == "file":
-            path = str(Path(url.toLocalFile()).resolve())
-            return any(path == f or path.startswith(f + "/") for f in self.folders)
-        if scheme in ("http", "https") and self.tile_origin is not None:
-            tile_scheme, tile_host, tile_port = self.tile_origin
-            port = url.port() if url.port() != -1 else None
-            return scheme == tile_scheme and port == tile_port and bool(tile_host.match(url.host()))
-        return False
-
-    def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:  # noqa: N802 (Qt)
-        url = info.requestUrl()
-        if not self.allows(url):
-            self.blocked.append(url.toString())
-            log.info("map page: blocked %s", url.toString())
-            info.block(True)
-
-
-class _Page(QWebEnginePage):
-    """The map page; its console messages go to this module's log (errors as warnings)."""
-
-    def javaScriptConsoleMessage(self, level, message, line, source):  # noqa: N802 (Qt)
-        error = level == QWebEnginePage.JavaScriptConsoleMessageLevel.ErrorMessageLevel
-        severity = logging.WARNING if error else logging.DEBUG
-        log.log(severity, "map page: %s (%s line %s)", message, source, line)
 
 
 class _Bridge(QObject):
@@ -145,6 +67,7 @@ class _Bridge(QObject):
     track = Signal(int, float, float, int, int)
     candidate = Signal(int)
     tiles = Signal(str)
+    view = Signal(float, float, float, float, float)
 
     @Slot()
     def pageLoaded(self) -> None:  # noqa: N802 (the name the page calls)
@@ -174,47 +97,46 @@ class _Bridge(QObject):
     def tilesChanged(self, state: str) -> None:  # noqa: N802
         self.tiles.emit(state)
 
+    @Slot(float, float, float, float, float)
+    def viewChanged(self, south: float, west: float, north: float, east: float, zoom: float):  # noqa: N802
+        self.view.emit(south, west, north, east, zoom)
 
-_profile: QWebEngineProfile | None = None
-_profile_lock: QLockFile | None = None
+
+class _LabelNotifier(QObject):
+    """The place-name index of every map in the process, built once on its own thread (about
+    a second); ``ready`` fires on the GUI thread when it is there."""
+
+    ready = Signal()
+
+    def __init__(self, parent: QObject | None) -> None:
+        super().__init__(parent)
+        self._index: LabelIndex | None = None
+        self._thread: threading.Thread | None = None
+
+    def index(self) -> LabelIndex | None:
+        """The index, or None while it is built (the first call starts it)."""
+        if self._index is None and self._thread is None:
+            self._thread = threading.Thread(target=self._build, name="map-names", daemon=True)
+            self._thread.start()
+        return self._index
+
+    def _build(self) -> None:
+        try:
+            self._index = LabelIndex.shipped()
+        except (OSError, ValueError) as exc:  # the place data is missing: no names
+            log.warning("map: no place names (%s)", exc)
+            return
+        self.ready.emit()  # queued to the GUI thread's connections
 
 
-def map_profile() -> QWebEngineProfile:
-    """The profile of every map page in this process: online tiles are kept in an HTTP disk
-    cache (``settings.cache_dir() / "map"``, at most :data:`TILE_CACHE_MB`), so the places seen
-    before load at once, also offline, and a tile server is asked again only as its cache
-    headers say (what OpenStreetMap's tile policy asks of clients). No cookies are kept.
+_notifier: _LabelNotifier | None = None
 
-    Made once, on first use, and owned by the application, so it outlives every page. A second
-    instance of the app, finding the cache folder locked, caches in memory only."""
-    global _profile, _profile_lock
-    if _profile is not None:
-        return _profile
-    from app.model.settings import cache_dir
 
-    owner = QCoreApplication.instance()
-    folder = cache_dir() / "map"
-    lock = None
-    with contextlib.suppress(OSError):
-        folder.mkdir(parents=True, exist_ok=True)
-        lock = QLockFile(str(folder / "in-use.lock"))
-        lock.setStaleLockTime(0)  # held for the life of the process: never stale by age
-        if not lock.tryLock(0):
-            log.info("map tile cache %s is in use by another LocDiff Studio: memory only", folder)
-            lock = None
-    if lock is None:
-        profile = QWebEngineProfile(owner)  # off the record: tiles cached in memory only
-    else:
-        profile = QWebEngineProfile("locdiff-map", owner)
-        profile.setPersistentStoragePath(str(folder / "storage"))
-        profile.setCachePath(str(folder / "cache"))
-        profile.setHttpCacheType(QWebEngineProfile.HttpCacheType.DiskHttpCache)
-        profile.setHttpCacheMaximumSize(TILE_CACHE_MB * 1024 * 1024)
-        policy = QWebEngineProfile.PersistentCookiesPolicy.NoPersistentCookies
-        profile.setPersistentCookiesPolicy(policy)
-    profile.setHttpUserAgent(USER_AGENT)
-    _profile, _profile_lock = profile, lock
-    return profile
+def _label_notifier() -> _LabelNotifier:
+    global _notifier
+    if _notifier is None:
+        _notifier = _LabelNotifier(QCoreApplication.instance())
+    return _notifier
 
 
 def _js_call(function: str, *args) -> str:
@@ -234,7 +156,7 @@ class MapView(QWidget):
     locationRequested = Signal(float, float)  # noqa: N815
     offsetRequested = Signal(float, float)  # noqa: N815 (the selected photo was taken here)
     candidateClicked = Signal(int)  # noqa: N815 (its rank, 0 first)
-    tilesChanged = Signal(str)  # noqa: N815 ("online" | "offline")
+    tilesChanged = Signal(str)  # noqa: N815 ("online" | "offline" | "unreachable" | "pack")
 
     def __init__(self, parent: QWidget | None = None, *, tile_url: str | None = None) -> None:
         super().__init__(parent)
@@ -243,13 +165,15 @@ class MapView(QWidget):
         self._state: dict[str, str] = {}  # latest call of each kind, in call order
         self._pending: list[tuple[str, Callable | None]] = []  # one-off calls before ready
         self._tiles = "offline"
+        self._view: tuple[float, float, float, float, float] | None = None
+        self.show_labels = True  # place names where only the offline basemap shows
         self.context_menu: QMenu | None = None  # the last right-click menu (tests use it)
         self.offers_offset = False  # the menu offers "taken here: set the clock" (tracks open)
 
         self.view = QWebEngineView(self)
         self.view.setAcceptDrops(False)  # dropped photos go to the window, not to the page
-        self._page = _Page(map_profile(), self.view)
-        self._filter = _RequestFilter(self._page)
+        self._page = MapPage(map_profile(), self.view)
+        self._filter = RequestFilter(self._page)
         self._filter.set_tile_url(self._tile_url)
         self._page.setUrlRequestInterceptor(self._filter)
         self._configure(self._page.settings())
@@ -265,6 +189,8 @@ class MapView(QWidget):
             lambda _track, lat, lon, x, y: self._show_context_menu(lat, lon, x, y)
         )
         self._bridge.tiles.connect(self._on_tiles)
+        self._bridge.view.connect(self._on_view)
+        _label_notifier().ready.connect(self._push_labels)
         self._channel = QWebChannel(self)
         self._channel.registerObject("bridge", self._bridge)
         self._page.setWebChannel(self._channel)
@@ -324,8 +250,29 @@ class MapView(QWidget):
             self.pinMoved.emit(key, lat, lon)
 
     def _on_tiles(self, state: str) -> None:
+        if state == "unreachable" and self._tiles != "unreachable":
+            log.warning("map tiles: the server of %s cannot be reached", self._tile_url)
         self._tiles = state
         self.tilesChanged.emit(state)
+        self._push_labels()
+
+    # ---- place names -------------------------------------------------------------------
+    def _on_view(self, south: float, west: float, north: float, east: float, zoom: float) -> None:
+        if _finite(south, west, north, east, zoom):
+            self._view = (south, west, north, east, zoom)
+            self._push_labels()
+
+    def _push_labels(self) -> None:
+        """Label the view's places (built in the background on the first view)."""
+        if self._view is None:
+            return
+        shown = self.show_labels and self._tiles not in ("online", "pack")
+        index = _label_notifier().index() if shown else None
+        if shown and index is None:
+            return  # being built: ready() comes back here
+        labels = index.labels(*self._view) if index is not None else []
+        rows = [[round(p.lat, 5), round(p.lon, 5), p.name, p.size_class] for p in labels]
+        self._push("labels", _js_call("setLabels", rows))
 
     def _show_context_menu(self, lat: float, lon: float, x: int, y: int) -> None:
         if not _finite(lat, lon):
@@ -452,6 +399,16 @@ class MapView(QWidget):
         url = density_colors.png_data_url(density_colors.to_web_mercator(rgba))
         bounds = [list(corner) for corner in density_colors.OVERLAY_BOUNDS]
         self._push("density", _js_call("setDensity", url, bounds))
+
+    def set_legend(self, spec: dict | None) -> None:
+        """The density overlay's colour scale (``app.map.density_colors.legend``), or None."""
+        self._push("legend", _js_call("setLegend", spec))
+
+    def set_pack(self, spec: dict | None) -> None:
+        """An offline map pack as the basemap (``{name, kind, url, attribution, minZoom,
+        maxZoom, bounds}``, its tiles served on 127.0.0.1), or None for the tiles again."""
+        self._filter.set_pack_url(spec["url"] if spec else "")
+        self._push("pack", _js_call("setPack", spec))
 
     def set_density_opacity(self, opacity: float) -> None:
         opacity = float(opacity)

@@ -99,6 +99,9 @@ def check_tile_url(url: str | None) -> str:
     return url
 
 
+MAP_PACK_FILTER = "Map packs (*.pmtiles *.mbtiles);;All files (*)"  # the open dialog's
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the user sets in the Settings dialog; every field is checked on creation."""
@@ -115,13 +118,14 @@ class Settings:
     hybrid_radius_km: float = 200.0  # LocDiff-H: GeoCLIP's places this close to a sample count
     density_map: bool = True  # compute each photo's probability map (costs extra time per photo)
     tile_url: str = OSM_TILES  # "" = the offline basemap only
+    map_pack: str = ""  # an offline map pack (.pmtiles, .mbtiles) shown as the basemap
     write_backup: bool = True  # keep photo.jpg_original next to each written photo
     undo_removes_backups: bool = True  # after an undo, a backup identical to the photo goes
     write_method: str = "auto"
     model_url: str = ""  # where "Download model" fetches a checkpoint.safetensors
 
     def __post_init__(self) -> None:
-        for name in ("checkpoint", "encoder_weights"):
+        for name in ("checkpoint", "encoder_weights", "map_pack"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a path as text; got {getattr(self, name)!r}")
         _choice("device", self.device, DEVICES)

@@ -34,7 +34,7 @@ from app.model.geotagging import TRACK_FILTER
 from app.model.model_info import ENGINE_CHOICES, engine_label
 from app.model.session import WriteItem
 from app.model.session_store import SESSION_FILTER
-from app.model.settings import DEVICES, SAMPLERS, WRITE_METHODS, Settings
+from app.model.settings import DEVICES, MAP_PACK_FILTER, SAMPLERS, WRITE_METHODS, Settings
 
 _SHOWN_FILES = 200  # the confirmation lists this many files by name, then a count
 ENGINE_TEXTS = {"auto": "Auto (the best the model offers)"}
@@ -275,6 +275,12 @@ class Prompts:
     def open_tracks(self) -> list[str]:
         paths, _ = QFileDialog.getOpenFileNames(self.parent, "Open GPS tracks", "", TRACK_FILTER)
         return paths
+
+    def open_map_pack(self) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(
+            self.parent, "Open a map pack (an offline map of a region)", "", MAP_PACK_FILTER
+        )
+        return path or None
 
     def open_folder(self) -> str | None:
         return QFileDialog.getExistingDirectory(self.parent, "Open a folder of photos") or None

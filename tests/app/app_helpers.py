@@ -150,6 +150,7 @@ class AnsweringPrompts:
         self.tracks_answer: list[str] = []
         self.unwritten_answer = "keep"
         self.session_answer: str | None = None
+        self.pack_answer: str | None = None
 
     def open_photos(self):
         return []
@@ -170,6 +171,10 @@ class AnsweringPrompts:
     def open_tracks(self):
         self.asked.append(("open_tracks",))
         return self.tracks_answer
+
+    def open_map_pack(self):
+        self.asked.append(("open_map_pack",))
+        return self.pack_answer
 
     def open_checkpoint(self):
         self.asked.append(("open_checkpoint",))

@@ -75,17 +75,21 @@ def test_screenshot_times_out_with_a_message(qtbot, samples, tmp_path, capsys):
 
 
 @pytest.mark.display
-def test_a_window_that_cannot_start_says_why(qtbot, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize(
+    ("finder", "package"),
+    [("leaflet_dir", "XStatic-Leaflet"), ("markercluster_dir", "XStatic-Leaflet-MarkerCluster")],
+)
+def test_a_window_that_cannot_start_says_why(qtbot, tmp_path, capsys, monkeypatch, finder, package):
     pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
-    from app.map import map_view
+    from app.map import map_page
 
     def missing():
-        raise ValueError("the map needs the 'XStatic-Leaflet' package: pip install XStatic-Leaflet")
+        raise ValueError(f"the map needs the '{package}' package: pip install {package}")
 
-    monkeypatch.setattr(map_view, "leaflet_dir", missing)
+    monkeypatch.setattr(map_page, finder, missing)
     code = app_main.main(["--screenshot", str(tmp_path / "never.png")])
     assert code == 2 and not (tmp_path / "never.png").exists()
-    assert capsys.readouterr().err.startswith("locdiff-app: the map needs the 'XStatic-Leaflet'")
+    assert capsys.readouterr().err.startswith(f"locdiff-app: the map needs the '{package}'")
 
 
 @pytest.mark.display

@@ -1,7 +1,8 @@
 // The map page of LocDiff Studio: one page, loaded once; app/map_view.py pushes state into it
 // through window.locdiff.* (runJavaScript) and hears back through the Qt WebChannel "bridge".
-// Layers, bottom to top: offline basemap (always there), online tiles (hidden where they fail),
-// density overlay, candidates and samples, photo pins.
+// Layers, bottom to top: offline basemap (always there; rivers from zoom 3), a map pack or
+// online tiles (hidden where they fail), density overlay, place names (map_overlays.js),
+// candidates and samples, photo pins (clustered; the selected ones never are).
 "use strict";
 
 (function () {
@@ -12,7 +13,11 @@
     coast: { stroke: true, color: "#6f7a84", weight: 0.8, fill: false },
     border: { stroke: true, color: "#9a8f95", weight: 0.7, dashArray: "3 2", fill: false },
     graticule: { stroke: true, color: "#ffffff", weight: 0.6, opacity: 0.7, fill: false },
+    river: { stroke: true, color: "#7fa9c9", weight: 1, opacity: 0.9, fill: false },
   };
+  const RIVERS_FROM_ZOOM = 3; // at world scale the rivers are a tangle
+  const CLUSTER_RADIUS_PX = 36; // pins closer than this on screen gather into one numbered disc
+  const CLUSTER_OFF_ZOOM = 17; // closer than this every pin shows on its own
   const ONE_POINT_ZOOM = 10; // fitting a single photo: close enough to see the town
   const MANY_POINTS_MAX_ZOOM = 16;
   const OFFLINE_MAX_ZOOM = 5; // without tiles only the ~25 km basemap shows: no closer than this
@@ -43,16 +48,44 @@
   const basemapRenderer = L.canvas({ pane: "basemap", padding: 0.5 });
   const sampleRenderer = L.canvas({ padding: 0.5 });
   let basemapLayer = null;
+  let riverLayer = null;
   let basemapFeatures = 0;
+  let riverFeatures = 0;
+  let pack = null; // {name, kind, url, ...} of the open map pack, its layer in packLayer
+  let packLayer = null;
   let tileLayer = null;
   let tilesState = "offline";
   let lastTileLoad = 0;
   let tileErrors = 0; // since the tile URL was set
+  let tileUrl = null;
+  let tileAttribution = "";
+  let packTiles = 0; // raster pack tiles loaded and failed (outside the pack: failed)
+  let packErrors = 0;
+  const UNREACHABLE_AFTER_ERRORS = 4; // failed tiles, none loaded: the tile server is unreachable
 
   const trackLayer = L.layerGroup().addTo(map);
   const linkLayer = L.layerGroup().addTo(map);
   const searchLayer = L.layerGroup().addTo(map);
-  const photoLayer = L.layerGroup().addTo(map);
+  // A cluster: a stack of pins with its count on a badge at the upper right, so that a
+  // selected pin drawn over the cluster's centre leaves the count readable.
+  function clusterIcon(cluster) {
+    const count = cluster.getChildCount();
+    const size = count < 10 ? 26 : count < 100 ? 30 : 36;
+    return L.divIcon({
+      html: '<span class="cluster-count">' + count + "</span>",
+      className: "pin-cluster",
+      iconSize: [size, size],
+    });
+  }
+  const photoLayer = L.markerClusterGroup({
+    maxClusterRadius: CLUSTER_RADIUS_PX,
+    disableClusteringAtZoom: CLUSTER_OFF_ZOOM,
+    showCoverageOnHover: false,
+    spiderfyOnMaxZoom: true,
+    chunkedLoading: true,
+    iconCreateFunction: clusterIcon,
+  }).addTo(map);
+  const selectedLayer = L.layerGroup().addTo(map); // selected pins, outside the clusters
   const candidateLayer = L.layerGroup().addTo(map);
   const sampleLayer = L.layerGroup().addTo(map);
   const photos = new Map(); // key -> {marker, lat, lon, kind, label}
@@ -75,6 +108,7 @@
     if (state === tilesState) return;
     tilesState = state;
     if (bridge) bridge.tilesChanged(state);
+    if (api.onTilesChanged) api.onTilesChanged(state, tileUrl);
   }
 
   const icons = {};
@@ -92,11 +126,16 @@
     return icons[id];
   }
 
+  // A pin's style, and its layer: the selected pins stand alone, the others may cluster.
   function styleMarker(key) {
     const p = photos.get(key);
     const selected = selection.includes(key);
     p.marker.setIcon(iconFor(p.kind, selected));
     p.marker.setZIndexOffset(selected ? 1000 : 0);
+    const layer = selected ? selectedLayer : photoLayer;
+    const other = selected ? photoLayer : selectedLayer;
+    if (other.hasLayer(p.marker)) other.removeLayer(p.marker);
+    if (!layer.hasLayer(p.marker)) layer.addLayer(p.marker);
   }
 
   function newPhotoMarker(key, p) {
@@ -130,7 +169,8 @@
     const bounds = L.latLngBounds(points.map((p) => L.latLng(p[0], p[1])));
     let maxZoom = points.length === 1 ? ONE_POINT_ZOOM : MANY_POINTS_MAX_ZOOM;
     const offline = offlineZoom || (trackLayer.getLayers().length ? TRACK_OFFLINE_MAX_ZOOM : OFFLINE_MAX_ZOOM);
-    if (tilesState !== "online") maxZoom = Math.min(maxZoom, offline);
+    if (tilesState === "pack" && pack) maxZoom = Math.min(maxZoom, Math.max(pack.maxZoom + 2, offline));
+    else if (tilesState !== "online") maxZoom = Math.min(maxZoom, offline);
     if (keepIfShown) {
       const shown = map.getBounds().pad(-0.05).contains(bounds);
       const target = Math.min(map.getBoundsZoom(bounds, false, L.point(96, 96)), maxZoom);
@@ -139,43 +179,122 @@
     map.fitBounds(bounds, { padding: [48, 48], maxZoom: maxZoom, animate: false });
   }
 
+  function showRivers() {
+    if (!riverLayer) return;
+    const wanted = map.getZoom() >= RIVERS_FROM_ZOOM;
+    if (wanted && !map.hasLayer(riverLayer)) riverLayer.addTo(map);
+    if (!wanted && map.hasLayer(riverLayer)) map.removeLayer(riverLayer);
+  }
+  map.on("zoomend", showRivers);
+
+  function outlineLayer(features, attribution) {
+    return L.geoJSON({ type: "FeatureCollection", features: features }, {
+      pane: "basemap",
+      renderer: basemapRenderer,
+      interactive: false,
+      attribution: attribution,
+      style: (feature) => BASEMAP_STYLE[feature.properties.layer] || BASEMAP_STYLE.border,
+    });
+  }
+
   const api = {
     setBasemap(geojson, attribution) {
       if (basemapLayer) map.removeLayer(basemapLayer);
-      basemapLayer = L.geoJSON(geojson, {
-        pane: "basemap",
-        renderer: basemapRenderer,
-        interactive: false,
-        attribution: attribution,
-        style: (feature) => BASEMAP_STYLE[feature.properties.layer] || BASEMAP_STYLE.border,
-      }).addTo(map);
-      basemapFeatures = geojson.features.length;
+      if (riverLayer) map.removeLayer(riverLayer);
+      // Rivers draw over the land and under the coasts, borders and graticule.
+      const isRiver = (f) => f.properties.layer === "river";
+      const others = geojson.features.filter((f) => !isRiver(f));
+      const firstLine = others.findIndex((f) => f.properties.layer !== "land" && f.properties.layer !== "lake");
+      const split = firstLine < 0 ? others.length : firstLine;
+      const rivers = geojson.features.filter(isRiver);
+      basemapLayer = L.layerGroup([
+        outlineLayer(others.slice(0, split), attribution),
+        outlineLayer(others.slice(split)),
+      ]).addTo(map);
+      riverLayer = rivers.length ? outlineLayer(rivers) : null;
+      basemapFeatures = others.length;
+      riverFeatures = rivers.reduce((n, f) => n + (f.geometry.type === "MultiLineString" ? f.geometry.coordinates.length : 1), 0);
+      showRivers();
     },
 
+    // The online tiles. States: "online" once a tile loads; "unreachable" when tiles fail and
+    // none has loaded since the URL was set; "offline" with no URL, or when tiles that loaded
+    // before stop loading. An open map pack takes the tiles' place ("pack").
     setTileUrl(url, attribution) {
       if (tileLayer) map.removeLayer(tileLayer);
       tileLayer = null;
+      tileUrl = url || null;
+      tileAttribution = attribution;
       lastTileLoad = 0;
       tileErrors = 0;
+      if (pack) return;
       setTilesState("offline");
       if (!url) return;
+      let loaded = false;
       tileLayer = L.tileLayer(url, { maxZoom: 19, attribution: attribution, crossOrigin: false });
       tileLayer.on("tileload", function () {
+        loaded = true;
         lastTileLoad = Date.now();
         setTilesState("online");
       });
       tileLayer.on("tileerror", function () {
         // A failed tile stays hidden (Leaflet shows only loaded tiles): the basemap shows through.
         tileErrors += 1;
-        if (Date.now() - lastTileLoad > OFFLINE_AFTER_MS) setTilesState("offline");
+        if (!loaded && tileErrors >= UNREACHABLE_AFTER_ERRORS) setTilesState("unreachable");
+        else if (loaded && Date.now() - lastTileLoad > OFFLINE_AFTER_MS) setTilesState("offline");
       });
       tileLayer.addTo(map);
+    },
+
+    // An offline map pack as the basemap, served by the app on 127.0.0.1: spec is
+    // {name, kind: "raster" | "vector", url: ".../{z}/{x}/{y}.ext", attribution, minZoom,
+    // maxZoom, bounds: [[south, west], [north, east]]}, or null to go back to the tiles.
+    // Raster packs are Leaflet tiles; vector packs (the Protomaps basemap schema) are drawn by
+    // protomaps-leaflet. Beyond the pack's zooms its deepest tiles are magnified.
+    setPack(spec) {
+      if (packLayer) map.removeLayer(packLayer);
+      packLayer = null;
+      pack = spec;
+      packTiles = 0;
+      packErrors = 0;
+      if (!spec) {
+        api.setTileUrl(tileUrl, tileAttribution);
+        return;
+      }
+      if (tileLayer) map.removeLayer(tileLayer);
+      tileLayer = null;
+      const bounds = spec.bounds ? L.latLngBounds(spec.bounds) : undefined;
+      const options = {
+        maxZoom: 19,
+        minNativeZoom: spec.minZoom,
+        maxNativeZoom: spec.maxZoom,
+        bounds: bounds,
+        attribution: spec.attribution,
+      };
+      if (spec.kind === "vector") {
+        if (typeof protomapsL === "undefined") throw new Error("protomaps-leaflet is not loaded");
+        packLayer = protomapsL.leafletLayer(Object.assign(options, {
+          url: spec.url,
+          flavor: "light",
+          lang: "en",
+          maxDataZoom: spec.maxZoom,
+        }));
+        packLayer.backgroundColor = undefined; // tiles the pack lacks let the basemap show
+      } else {
+        packLayer = L.tileLayer(spec.url, options);
+        packLayer.on("tileload", () => { packTiles += 1; });
+        packLayer.on("tileerror", () => { packErrors += 1; });
+      }
+      packLayer.addTo(map);
+      setTilesState("pack");
+      if (bounds && !map.getBounds().intersects(bounds)) map.fitBounds(bounds, { animate: false });
     },
 
     // rows: [[key, lat, lon, kind, label], ...]; replaces all photo pins, keeping the markers
     // of photos still there (so a pin being looked at does not flicker).
     setPhotos(rows) {
       const keep = new Set();
+      const added = [];
       for (const [key, lat, lon, kind, label] of rows) {
         keep.add(key);
         const old = photos.get(key);
@@ -193,16 +312,19 @@
           const entry = { lat: lat, lon: lon, kind: kind, label: label };
           entry.marker = newPhotoMarker(key, entry);
           photos.set(key, entry);
-          photoLayer.addLayer(entry.marker);
           if (selection.includes(key)) styleMarker(key);
+          else added.push(entry.marker);
         }
       }
       for (const [key, entry] of photos) {
         if (!keep.has(key)) {
           photoLayer.removeLayer(entry.marker);
+          selectedLayer.removeLayer(entry.marker);
           photos.delete(key);
         }
       }
+      if (added.length) photoLayer.addLayers(added);
+      photoLayer.refreshClusters();
     },
 
     setSelection(keys, fit) {
@@ -239,12 +361,16 @@
           .addTo(candidateLayer);
       }
       for (const [lat, lon] of samples) {
+        // White with a dark rim: readable on the land, the sea and the density's dark and
+        // bright ends alike.
         L.circleMarker([lat, lon], {
           renderer: sampleRenderer,
-          radius: 2,
-          stroke: false,
-          fillColor: "#240046",
-          fillOpacity: 0.7,
+          radius: 2.5,
+          color: "#1b1b1b",
+          weight: 1,
+          opacity: 0.8,
+          fillColor: "#ffffff",
+          fillOpacity: 0.9,
           interactive: false,
         }).addTo(sampleLayer);
       }
@@ -257,22 +383,29 @@
       if (!samplesVisible && map.hasLayer(sampleLayer)) map.removeLayer(sampleLayer);
     },
 
-    // url: a PNG data URL already in Web Mercator rows (app/density_colors.py), or null
+    // url: a PNG data URL already in Web Mercator rows (app/density_colors.py), or null.
+    // Drawn on the world and on its copies east and west, so a density across the
+    // antimeridian (the Pacific) is not cut where the map shows the next copy.
     setDensity(url, bounds) {
       if (densityLayer) map.removeLayer(densityLayer);
       densityLayer = null;
       if (!url) return;
-      densityLayer = L.imageOverlay(url, bounds, {
-        pane: "density",
-        className: "density-layer",
-        opacity: densityOpacity,
-        interactive: false,
-      }).addTo(map);
+      const [[south, west], [north, east]] = bounds;
+      densityLayer = L.layerGroup(
+        [-360, 0, 360].map((shift) =>
+          L.imageOverlay(url, [[south, west + shift], [north, east + shift]], {
+            pane: "density",
+            className: "density-layer",
+            opacity: densityOpacity,
+            interactive: false,
+          })
+        )
+      ).addTo(map);
     },
 
     setDensityOpacity(opacity) {
       densityOpacity = opacity;
-      if (densityLayer) densityLayer.setOpacity(opacity);
+      if (densityLayer) densityLayer.eachLayer((layer) => layer.setOpacity(opacity));
     },
 
     fitTo(points, offlineZoom) {
@@ -348,6 +481,28 @@
     if (bridge) bridge.contextMenu(e.latlng.lat, wrapLon(e.latlng.lng), e.containerPoint.x, e.containerPoint.y);
   });
 
+  // The clusters on screen, largest first: [{count, lat, lon}] (the page state's "clusters").
+  function visibleClusters() {
+    const shown = [];
+    const view = map.getBounds();
+    photoLayer.eachLayer(function (marker) {
+      const parent = photoLayer.getVisibleParent(marker);
+      if (parent && parent !== marker && view.contains(parent.getLatLng()) && !shown.includes(parent)) {
+        shown.push(parent);
+      }
+    });
+    return shown
+      .map((c) => ({ count: c.getChildCount(), lat: c.getLatLng().lat, lon: c.getLatLng().lng }))
+      .sort((a, b) => b.count - a.count);
+  }
+
+  // The window picks the place names of the view (app/map/place_labels.py) when it moves.
+  function reportView() {
+    const b = map.getBounds();
+    if (bridge) bridge.viewChanged(b.getSouth(), b.getWest(), b.getNorth(), b.getEast(), map.getZoom());
+  }
+  map.on("moveend", reportView);
+
   window.locdiff = api;
   window.locdiffState = function () {
     const center = map.getCenter();
@@ -364,6 +519,10 @@
       densityOpacity: densityOpacity,
       tiles: tilesState,
       tileErrors: tileErrors,
+      pack: pack ? { name: pack.name, kind: pack.kind, tiles: packTiles, errors: packErrors } : null,
+      rivers: riverFeatures,
+      riversShown: riverLayer !== null && map.hasLayer(riverLayer),
+      clusters: visibleClusters(),
       basemapFeatures: basemapFeatures,
       view: { lat: center.lat, lon: center.lng, zoom: map.getZoom() },
     };
@@ -373,6 +532,7 @@
     new QWebChannel(qt.webChannelTransport, function (channel) {
       bridge = channel.objects.bridge;
       bridge.pageLoaded();
+      reportView();
     });
   }
 })();

@@ -47,7 +47,7 @@ def test_geojson_is_a_valid_feature_collection():
     features = data["features"]
     assert len(features) > 100
     layers = {f["properties"]["layer"] for f in features}
-    assert layers == {"land", "lake", "coast", "border", "graticule"}
+    assert layers == {"land", "lake", "coast", "border", "graticule", "river"}
     for f in features:
         assert f["type"] == "Feature"
         geometry = f["geometry"]
@@ -55,9 +55,30 @@ def test_geojson_is_a_valid_feature_collection():
             for ring in geometry["coordinates"]:
                 assert len(ring) >= 4 and ring[0] == ring[-1]
                 assert all(len(p) == 2 for p in ring)
+        elif geometry["type"] == "MultiLineString":
+            assert f["properties"]["layer"] == "river"
+            assert len(geometry["coordinates"]) > 1000
+            assert all(len(line) >= 2 for line in geometry["coordinates"])
         else:
             assert geometry["type"] == "LineString"
             assert len(geometry["coordinates"]) >= 2
+
+
+def test_rivers_run_where_the_great_rivers_are():
+    rivers = basemap.load_basemap().rivers
+    assert len(rivers) > 1000
+
+    points = np.concatenate(rivers)
+
+    def near(lat, lon, km=60.0):
+        dy = (points[:, 1] - lat) * 111.0
+        dx = (points[:, 0] - lon) * 111.0 * np.cos(np.radians(lat))
+        return float(np.min(np.hypot(dx, dy))) < km
+
+    assert near(30.1, 31.2)  # the Nile at Cairo
+    assert near(48.2, 16.4)  # the Danube at Vienna
+    assert near(-3.1, -60.0)  # the Amazon at Manaus
+    assert not near(23.4, 25.7)  # the Libyan desert
 
 
 def test_cut_polygons_lose_their_seams_in_the_coastlines():

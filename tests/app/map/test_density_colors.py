@@ -15,8 +15,12 @@ def _gaussian_grid(lat0: float, lon0: float, height: int = 180, width: int = 360
     return np.exp(-((la - lat0) ** 2 + (lo - lon0) ** 2) / (2 * 3.0**2))
 
 
-def _luminance(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(float) @ np.array([0.2126, 0.7152, 0.0722])
+def _lightness(rgb: np.ndarray) -> np.ndarray:
+    """CIE L* (0..100, perceptual lightness) of sRGB uint8 colours."""
+    c = rgb.astype(float) / 255.0
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    y = linear @ np.array([0.2126, 0.7152, 0.0722])
+    return np.where(y > 216 / 24389, 116 * np.cbrt(y) - 16, y * 24389 / 27)
 
 
 def test_transparent_where_negligible_opaque_at_the_peak():
@@ -34,15 +38,41 @@ def test_colour_and_opacity_rise_with_density():
     grid = np.logspace(-2.9, 0, 200)[None, :]  # one row, rising density
     for log_scale in (True, False):
         rgba = dc.density_rgba(grid, log_scale=log_scale, decades=3.0)[0]
-        lum = _luminance(rgba[:, :3])
-        assert np.all(np.diff(lum) >= -0.5)  # monotone up to rounding
-        assert lum[-1] - lum[0] > 150
+        lightness = _lightness(rgba[:, :3])
+        assert np.all(np.diff(lightness) >= -0.2)  # monotone up to 8-bit rounding
+        assert lightness[-1] - lightness[0] > 60
         assert np.all(np.diff(rgba[:, 3].astype(int)) >= 0)
 
 
-def test_ramp_is_monotone_in_luminance():
-    lum = _luminance(dc.ramp_rgb(np.linspace(0, 1, 256)))
-    assert np.all(np.diff(lum) >= -0.5)
+def test_ramp_is_perceptual_monotone_in_lightness():
+    lightness = _lightness(dc.ramp_rgb(np.linspace(0, 1, 256)))
+    assert np.all(np.diff(lightness) >= -0.2)
+    steps = np.diff(_lightness(dc.ramp_rgb(np.linspace(0, 1, 9))))
+    assert steps.min() > 0.6 * steps.mean()  # lightness rises evenly (inferno), not in jumps
+
+
+def test_legend_describes_the_scale():
+    grid = np.zeros((180, 360))
+    grid[40, 100] = 20.0  # per steradian
+    spec = dc.legend(grid, decades=3.0)
+    assert spec["title"] == "Probability density (log scale)"
+    assert [t for _, t in spec["ticks"]] == ["peak", "peak / 10", "peak / 100", "peak / 1,000"]
+    assert [round(at, 3) for at, _ in spec["ticks"]] == [1.0, 0.667, 0.333, 0.0]
+    assert len(spec["stops"]) == 9 and spec["stops"][-1] == "#{:02x}{:02x}{:02x}".format(
+        *dc.RAMP_COLORS[-1]
+    )
+    # 20 per steradian x (100 km / 6371 km)^2 = 0.49 % of the probability in 100 km by 100 km
+    # 20 per steradian is 251 times the uniform 1 / (4 pi)
+    assert spec["note"] == (
+        "Peak: 0.49% of the probability in 100 km by 100 km (251\u00d7 a uniform guess)"
+    )
+    grid[40, 100] = 2000.0
+    assert dc.legend(grid)["note"].startswith("Peak: 49% of the probability in 100 km by 100 km")
+    grid[40, 100] = 0.2
+    assert dc.legend(grid)["note"].endswith("(only 2.5\u00d7 a uniform guess)")
+    assert dc.legend(np.zeros((2, 4)))["note"] == ""
+    linear = dc.legend(grid, log_scale=False)
+    assert linear["ticks"][0] == [0.0, "0% of peak"] and linear["ticks"][-1] == [1.0, "peak"]
 
 
 def test_log_scale_spreads_the_low_densities():
@@ -104,3 +134,13 @@ def test_png_data_url_round_trips():
     assert np.array_equal(np.asarray(decoded), rgba)
     with pytest.raises(ValueError, match="density_rgba"):
         dc.png_data_url(np.zeros((2, 2, 3), np.uint8))
+
+
+def test_a_nearly_flat_density_is_drawn_faintly():
+    uniform = 1 / (4 * np.pi)
+    assert dc.strength(np.full((4, 8), uniform)) == dc.FLAT_STRENGTH
+    assert dc.strength(np.full((4, 8), 2 * uniform)) == dc.FLAT_STRENGTH  # log10(2)/2 < 0.25
+    assert dc.strength(np.full((4, 8), 10 * uniform)) == pytest.approx(0.5)
+    assert dc.strength(np.full((4, 8), 100 * uniform)) == 1.0
+    assert dc.strength(np.full((4, 8), 1e6)) == 1.0
+    assert dc.strength(np.zeros((4, 8))) == dc.FLAT_STRENGTH
