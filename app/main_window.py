@@ -45,6 +45,7 @@ from app.model.coordinates import format_decimal
 from app.model.model_info import ModelInfo, ModelState
 from app.model.session import Session
 from app.model.settings import Settings, load_settings, save_settings
+from app.model.wording import sentence
 from app.outputs import Outputs
 from app.photo_intake import PhotoIntake
 from app.prediction_jobs import PredictionJobs
@@ -233,6 +234,7 @@ class MainWindow(QMainWindow):
         self.model_panel.weights_requested.connect(self.get_encoder_weights)
 
     def notify(self, text: str) -> None:
+        text = sentence(text)
         self.notices.append(text)
         self.statusBar().showMessage(text, 15_000)
 

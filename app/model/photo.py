@@ -38,11 +38,12 @@ class PhotoPrediction:
     Compared by identity: a new prediction is a new object, even with the same numbers (the
     arrays would make ``==`` ambiguous).
 
-    ``engine`` made it (:class:`locdiff_core.engines.Engine`). LocDiffusion: ``best`` is the
-    centre of the densest cluster of samples, ``centre`` the centre of all samples, shares and
-    radii count samples. GeoCLIP and LocDiff-H: ``best`` is the most probable place of the
-    most probable cluster, ``centre`` the top gallery place, shares and radii count
-    probability; ``samples`` are the top places (GeoCLIP) or LocDiffusion's samples (hybrid).
+    ``engine`` made it (:class:`locdiff_core.engines.Engine`) with ``model``. LocDiffusion:
+    ``best`` is the centre of the densest cluster of samples, ``centre`` the centre of all
+    samples, shares and radii count samples. GeoCLIP and LocDiff-H: ``best`` is the most
+    probable place of the most probable cluster, ``centre`` the top gallery place, shares and
+    radii count probability; ``samples`` are the top places (GeoCLIP) or LocDiffusion's samples
+    (hybrid).
     """
 
     best: LatLon
@@ -53,6 +54,7 @@ class PhotoPrediction:
     samples: np.ndarray  # (K, 2) lat, lon degrees
     density: np.ndarray | None = None  # (H, W) per steradian, row 0 = north, col 0 = -180
     engine: Engine = Engine.LOCDIFF
+    model: str = ""  # the model that made it ("run0: degree 8, ViT-L-14"); "" when not known
 
 
 @dataclass

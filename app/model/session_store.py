@@ -76,6 +76,7 @@ def _prediction_row(pred: PhotoPrediction) -> tuple[str, bytes]:
             "radius50_km": pred.radius50_km,
             "radius90_km": pred.radius90_km,
             "engine": str(pred.engine),
+            "model": pred.model,
         }
     )
     buffer = io.BytesIO()
@@ -100,6 +101,7 @@ def _prediction(numbers: str, blob: bytes) -> PhotoPrediction:
         samples=samples,
         density=density,
         engine=Engine(data["engine"]),
+        model=str(data.get("model", "")),
     )
 
 

@@ -202,7 +202,8 @@ class DetailsPanel(QWidget):
             self.candidates.horizontalHeaderItem(0).setText("Share")
             return
         self._word_for(pred)
-        self.engine.setText(engine_label(pred.engine))
+        model = f" \u00b7 {pred.model}" if pred.model else ""
+        self.engine.setText(engine_label(pred.engine) + model)
         self.best.setText(self._place_text(pred.best))
         self.centre.setText(self._place_text(pred.centre))
         self.candidates.clearSelection()

@@ -26,7 +26,7 @@ from app.model.coordinates import LatLon
 from app.model.session import identify
 from app.workers.background import LOW, lower_this_thread
 from locdiff_core.photo import PhotoErrorKind, read_gps, thumbnail
-from locdiff_core.photo.errors import call_for_file
+from locdiff_core.photo.errors import call_for_file, os_error
 from locdiff_core.photo.geocode import reverse_geocode
 from locdiff_core.photo.photo_time import CaptureTime, read_capture_time
 from locdiff_core.photo.reading import iter_photos
@@ -314,7 +314,11 @@ class Task(QObject):
     def _run(self) -> None:
         try:
             result = self._fn(self.progress.emit, lambda: self._cancel)
-        except (ValueError, OSError) as exc:
+        except OSError as exc:  # "[Errno 13] Permission denied: '...'" said plainly
+            where = exc.filename if exc.filename is not None else "a file"
+            self.failed.emit(str(os_error(where, exc, "using it", kind=PhotoErrorKind.UNREADABLE)))
+            return
+        except ValueError as exc:
             self.failed.emit(str(exc))
             return
         except Exception as exc:

@@ -131,8 +131,8 @@ def pipeline_config(settings: Settings):
     )
 
 
-def to_photo_prediction(p) -> PhotoPrediction:
-    """A plain copy of a :class:`~locdiff_core.predictor.LocationPrediction`."""
+def to_photo_prediction(p, model: str = "") -> PhotoPrediction:
+    """A plain copy of a :class:`~locdiff_core.predictor.LocationPrediction` made by ``model``."""
     return PhotoPrediction(
         best=(float(p.best[0]), float(p.best[1])),
         centre=(float(p.centre[0]), float(p.centre[1])),
@@ -142,17 +142,23 @@ def to_photo_prediction(p) -> PhotoPrediction:
         samples=p.samples.astype("float64", copy=True),
         density=None if p.density is None else p.density.astype("float32"),
         engine=p.engine,
+        model=model,
     )
+
+
+def model_name(pipeline, path: str) -> str:
+    """A loaded pipeline's model: ``run0: degree 8, ViT-L-14, with GeoCLIP``."""
+    if pipeline.predictor is None:
+        return "GeoCLIP on CLIP ViT-L/14 (openai)"
+    cfg = pipeline.predictor.config
+    encoder = (cfg.encoder or {}).get("name", "unknown encoder")
+    geoclip = ", with GeoCLIP" if pipeline.geoclip is not None else ""
+    return f"{Path(path).name}: degree {cfg.model.degree}, {encoder}{geoclip}"
 
 
 def describe_pipeline(pipeline, path: str, device: str) -> str:
     """The status bar's name of a loaded pipeline."""
-    if pipeline.predictor is None:
-        return f"GeoCLIP on CLIP ViT-L/14 (openai), on {device}"
-    cfg = pipeline.predictor.config
-    encoder = (cfg.encoder or {}).get("name", "unknown encoder")
-    geoclip = ", with GeoCLIP" if pipeline.geoclip is not None else ""
-    return f"{Path(path).name}: degree {cfg.model.degree}, {encoder}{geoclip}, on {device}"
+    return f"{model_name(pipeline, path)}, on {device}"
 
 
 def wanted_weights(settings: Settings) -> EncoderWanted | None:
@@ -198,6 +204,7 @@ class PredictionWorker(QObject):
         self._is_cancelled = is_cancelled  # (job) -> bool, safe to call from this thread
         self._model_key: tuple | None = None
         self._pipeline = None
+        self._model_name = ""  # model_name() of the loaded pipeline
         self._last_gallery_report = 0.0
         self.native_id: int | None = None  # the thread's id once it runs (for tests)
 
@@ -227,6 +234,7 @@ class PredictionWorker(QObject):
         self.model_status.emit(ModelState.LOADING, f"loading {what}…")
         pipeline, device = self._load_pipeline(settings)
         self._pipeline, self._model_key = pipeline, key
+        self._model_name = model_name(pipeline, path)
         self._warm_model(settings)
         engines = tuple(e.value for e in pipeline.engines)
         self.model_info.emit(ModelInfo(engines, pipeline.default_engine.value))
@@ -347,7 +355,8 @@ class _Run:
                 self.w.failed.emit(self.job.job, key, message)
                 self.bad += 1
             else:
-                self.w.predicted.emit(self.job.job, key, to_photo_prediction(result))
+                prediction = to_photo_prediction(result, self.w._model_name)
+                self.w.predicted.emit(self.job.job, key, prediction)
                 self.ok += 1
             time.sleep(0)  # hand the GIL to the window between results
         if self.cancelled():

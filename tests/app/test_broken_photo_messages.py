@@ -46,7 +46,7 @@ def test_broken_photos_say_what_is_wrong_and_the_good_ones_load(
     window = make_window()
     assert drop(window, [folder])
     wait_added(qtbot, window)
-    assert window.notices[-1] == "added 5 photos"
+    assert window.notices[-1] == "Added 5 photos"
     keys = {path: str(path.resolve()) for path in [*good, *problems]}
     window.photo_list.select_keys([keys[cut]])  # its thumbnail is asked for: that finds the cut
     wait_loaded(qtbot, window)

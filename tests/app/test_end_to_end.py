@@ -60,7 +60,7 @@ def test_photos_to_pins_with_the_real_encoder(
     wait_model(qtbot, window, timeout=120_000)
     assert "degree 8" in window.model_label.text()
     window.predict_all()  # every photo has GPS in its file: none is predicted unasked
-    assert window.notices[-1].startswith("left out 4 photos that have GPS in the file")
+    assert window.notices[-1].startswith("Left out 4 photos that have GPS in the file")
     window.predict(window.session.keys())
     qtbot.waitUntil(lambda: not window.predictor.busy, timeout=120_000)
     assert [p.state for p in window.session.photos] == [PhotoState.PREDICTED] * 4

@@ -5,6 +5,7 @@ and an engine the model cannot run is refused with the fix."""
 import csv
 import dataclasses
 import json
+import re
 
 import pytest
 from app_helpers import add_photos, geoclip_pipeline, predict_and_wait, wait_loaded, wait_model
@@ -58,7 +59,10 @@ def test_details_and_exports_name_the_engine_of_each_guess(
     predict_and_wait(qtbot, window, keys)
     show(qtbot, window, keys[0])
     details = window.details
-    assert details.engine.text() == "LocDiff-H (hybrid)"
+    # the engine and the model that made the guess (the model is kept with it in the session)
+    assert re.fullmatch(
+        r"LocDiff-H \(hybrid\) · .+: degree \d+, .+, with GeoCLIP", details.engine.text()
+    )
     assert details.radii.text().startswith("50% of the probability within")
     assert details.candidates.horizontalHeaderItem(0).text() == "Probability"
     assert details.centre_label.text() == "Top place (paper)"
@@ -67,7 +71,7 @@ def test_details_and_exports_name_the_engine_of_each_guess(
     assert window.settings.engine == "locdiff" == load_settings()[0].engine  # saved
     predict_and_wait(qtbot, window, keys[:1])
     show(qtbot, window, keys[0])
-    assert details.engine.text() == "LocDiffusion"
+    assert details.engine.text().startswith("LocDiffusion · ")
     assert details.radii.text().startswith("50% of samples within")
     assert details.candidates.horizontalHeaderItem(0).text() == "Samples"
     assert details.centre_label.text() == "Centre (paper)"
@@ -91,7 +95,7 @@ def test_geoclip_alone_without_a_checkpoint(qtbot, make_window, gps_photos):
     wait_loaded(qtbot, window)
     predict_and_wait(qtbot, window, window.session.keys())
     show(qtbot, window, window.session.keys()[0])
-    assert window.details.engine.text() == "GeoCLIP"
+    assert window.details.engine.text() == "GeoCLIP · GeoCLIP on CLIP ViT-L/14 (openai)"
     assert window.details.radii.text().startswith("50% of the probability within")
 
 

@@ -17,7 +17,7 @@ def test_search_a_place_then_set_the_selection_there(qtbot, make_window, tmp_pat
     qtbot.waitUntil(window.loading_done, timeout=20_000)
     assert not window.place_here.isEnabled()  # until a place is found
     window.place_selected_at_found()
-    assert window.notices[-1] == "search for a place first"
+    assert window.notices[-1] == "Search for a place first"
     window.place_search.edit.setText("Arezzo, Italy")
     window.place_search.search(window.place_search.edit.text())
     qtbot.waitUntil(lambda: window.found_place is not None, timeout=30_000)
@@ -33,7 +33,7 @@ def test_search_a_place_then_set_the_selection_there(qtbot, make_window, tmp_pat
     window.place_here.click()
     assert all(p.state is PhotoState.CONFIRMED for p in window.session.photos)
     assert window.session.photos[0].confirmed == (lat, lon)
-    assert window.notices[-1] == "placed 2 photos at Arezzo, Tuscany, Italy"
+    assert window.notices[-1] == "Placed 2 photos at Arezzo, Tuscany, Italy"
 
 
 def test_no_match_says_so(qtbot, make_window):

@@ -84,7 +84,7 @@ def test_get_the_pretrained_model_asks_downloads_resumes_and_predicts(
     assert 0 < kept < len(PAYLOAD) and not dest.exists()
     note = f"{megabytes(kept)} of 4 MB are kept"
     assert note in panel.note.text() and "continue" in panel.note.text()
-    assert window.notices[-1].startswith(f"download cancelled: {note}")
+    assert window.notices[-1].startswith(f"Download cancelled: {note}")
     assert window.model_state == "missing" and panel.weights_button.isVisible()
 
     panel.weights_button.click()  # the second click continues from the kept part

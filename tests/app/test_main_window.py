@@ -47,14 +47,14 @@ def test_drop_files_and_folders_adds_each_photo_once(qtbot, make_window, samples
     assert drop(window, [samples / "gps", readme, *broken.values()])
     wait_added(qtbot, window)
     assert len(window.session) == 9 + 1 + 3
-    assert window.notices[-1] == "added 13 photos"
+    assert window.notices[-1] == "Added 13 photos"
     assert drop(window.map, [samples / "gps", canon, canon])  # on the map: only canon is new
     wait_added(qtbot, window)
     assert len(window.session) == 9 + 1 + 3 + 1
-    assert window.notices[-1] == "added 1 photo"
+    assert window.notices[-1] == "Added 1 photo"
     assert drop(window, [samples / "gps"])
     wait_added(qtbot, window)
-    assert window.notices[-1] == "no new photos: they are all in the list already"
+    assert window.notices[-1] == "No new photos: they are all in the list already"
     truncated = window.session.photo(str(broken["truncated"].resolve()))
     window.photo_list.select_keys([truncated.key])  # scrolls to it: its thumbnail is made
     wait_loaded(qtbot, window)
@@ -152,7 +152,7 @@ def test_cancel_from_the_window(qtbot, make_window, fast_settings, tmp_path):
     qtbot.waitUntil(lambda: any(p.prediction for p in window.session.photos), timeout=60_000)
     window.cancel_prediction()
     qtbot.waitUntil(lambda: not window.predictor.busy, timeout=30_000)
-    assert window.notices[-1].startswith("cancelled:")
+    assert window.notices[-1].startswith("Cancelled:")
     assert not window.progress.isVisible()
     predicted = sum(p.prediction is not None for p in window.session.photos)
     assert 0 < predicted < 150 and not any(p.queued for p in window.session.photos)
@@ -223,7 +223,7 @@ def test_write_from_the_window_and_undo_restores_the_bytes(qtbot, make_window, g
         assert (fix.lat, fix.lon) == pytest.approx((48.858222, 2.2945), abs=1e-5)
         assert path.with_name(path.name + "_original").read_bytes() == before[path]
     assert window.session.photos[0].write_note.startswith("written")
-    assert window.notices[-1] == "wrote 3 photos"
+    assert window.notices[-1] == "Wrote 3 photos"
     qtbot.waitUntil(lambda: window.session.photos[0].exif[0] > 48, timeout=10_000)
     window.undo_write()
     qtbot.waitUntil(lambda: not window.tasks.busy, timeout=20_000)
@@ -246,7 +246,7 @@ def test_a_write_during_a_prediction_leaves_its_progress_and_cancel(
     window.outputs.write([first])
     assert window.write_progress.isVisible() and window.progress.cancel.isEnabled()
     qtbot.waitUntil(lambda: not window.tasks.busy, timeout=20_000)
-    assert window.notices[-1] == "wrote 1 photo" and not window.write_progress.isVisible()
+    assert window.notices[-1] == "Wrote 1 photo" and not window.write_progress.isVisible()
     assert window.predictor.busy  # 150 photos take far longer than one write
     assert window.progress.isVisible() and window.progress.cancel.isEnabled()
     window.cancel_prediction()
@@ -259,7 +259,7 @@ def test_write_needs_a_confirmed_location_and_a_yes(qtbot, make_window, gps_phot
     key = window.session.keys()[0]
     window.photo_list.select_keys([key])
     qtbot.waitUntil(lambda: window._selected == [key], timeout=5_000)
-    assert window.outputs.write([key]) is None and "no confirmed location" in window.notices[-1]
+    assert window.outputs.write([key]) is None and "No confirmed location" in window.notices[-1]
     window.session.confirm(key, 1.0, 2.0)
     window.prompts.write_answer = (False, True)
     before = gps_photos[0].read_bytes()
@@ -307,7 +307,7 @@ def test_without_a_model_the_panel_explains_and_import_loads_one(
         )
     )
     window.predict_all()
-    assert window.notices[-1].startswith("no model to predict with")
+    assert window.notices[-1].startswith("No model to predict with")
     panel.train_button.click()
     assert window.tabs.currentWidget() is window.trainer_tab
     window.prompts.checkpoint_answer = str(tiny_checkpoint)
@@ -435,9 +435,9 @@ def test_a_large_folder_arrives_in_chunks_in_order(qtbot, make_window, tmp_path)
     wait_added(qtbot, window)
     assert len(chunks) >= 3 and sum(chunks) == 2 * FIND_CHUNK + 10
     assert [p.path for p in window.session.photos] == sorted(folder.rglob("*.jpg"))
-    assert window.notices[-1] == f"added {2 * FIND_CHUNK + 10} photos"
+    assert window.notices[-1] == f"Added {2 * FIND_CHUNK + 10} photos"
     assert window.add_paths([]) == 0
     empty = tmp_path / "empty"
     empty.mkdir()
     add_photos(qtbot, window, [empty])
-    assert window.notices[-1] == "no photos found there"
+    assert window.notices[-1] == "No photos found there"

@@ -57,7 +57,7 @@ def test_quit_keeps_the_work_for_the_next_start(qtbot, make_window, tmp_path):
     assert b2.confirmed == (45.0, 9.0) and b2.confirmed_from == "a correction"
     assert second.photo_list.filter_box.currentText() == "Confirmed"
     assert any(
-        n == "restored 3 photos from the last session (1 confirmed, not yet written)"
+        n == "Restored 3 photos from the last session (1 confirmed, not yet written)"
         for n in second.notices
     )
 
@@ -129,7 +129,7 @@ def test_save_as_then_open(qtbot, make_window, tmp_path):
     target = tmp_path / "trip.locdiff-session"
     window.prompts.session_answer = str(target)
     window.save_session_as()
-    assert window.notices[-1] == f"session saved as {target}" and target.is_file()
+    assert window.notices[-1] == f"Session saved as {target}" and target.is_file()
     window.session.remove(window.session.keys()[:1])  # now kept in the new file
     window.keeper.save()
     window.prompts.session_answer = str(tmp_path / "p" / "photo0000.jpg")  # not a session

@@ -102,7 +102,7 @@ def test_drop_a_track_with_photos_then_offset_accept_write_undo(qtbot, make_wind
     before = {p: p.read_bytes() for p in paths}
     window.write_all()
     qtbot.waitUntil(lambda: not window.tasks.busy, timeout=20_000)
-    assert window.notices[-1] == "wrote 3 photos"
+    assert window.notices[-1] == "Wrote 3 photos"
     for path in paths:
         fix = read_gps(path)
         assert metres((fix.lat, fix.lon), truth[path.name]) < 1.0
@@ -134,10 +134,10 @@ def test_the_clock_from_a_photo_put_where_it_was_taken(qtbot, make_window, trip)
     window.photo_list.select_keys([key])
     qtbot.waitUntil(lambda: window._current == key, timeout=5_000)
     window.geotag.offset_from_selected()  # not placed yet: says how
-    assert "drag cam1.jpg's pin to where it was taken" in window.notices[-1]
+    assert "Drag cam1.jpg's pin to where it was taken" in window.notices[-1]
     window.map.offsetRequested.emit(*truth["cam1.jpg"])  # right-click on the track there
     assert window.tracks_panel.offset.text() == "-00:01:30"
-    assert window.notices[-1].startswith("clock offset -00:01:30 from cam1.jpg")
+    assert window.notices[-1].startswith("Clock offset -00:01:30 from cam1.jpg")
     wait_geotagged(qtbot, window)
     for name, place in truth.items():
         assert metres(by_name(window)[name].proposed.point, place) < 1.0

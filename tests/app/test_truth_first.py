@@ -19,7 +19,7 @@ def test_predict_all_leaves_gps_photos_and_a_written_guess_is_no_evidence(
     gps, new = window.session.photos
     assert gps.exif is not None and new.exif is None
     window.predict_all()
-    assert window.notices[-1].startswith("left out 1 photo that has GPS in the file")
+    assert window.notices[-1].startswith("Left out 1 photo that has GPS in the file")
     qtbot.waitUntil(lambda: new.prediction is not None, timeout=60_000)
     qtbot.waitUntil(lambda: not window.predictor.busy, timeout=60_000)
     assert gps.prediction is None

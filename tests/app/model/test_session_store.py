@@ -1,6 +1,7 @@
 """The session file: a round trip of every kept field, only changed rows written, removed photos
 dropped, the order kept, and files that are not sessions (or from a newer app) refused."""
 
+import dataclasses
 import sqlite3
 
 import numpy as np
@@ -21,7 +22,7 @@ def session_of(*names):
 def test_every_kept_field_comes_back(tmp_path):
     session = session_of("a.jpg", "b.jpg", "c.jpg")
     a, b, c = session.photos
-    pred = prediction(engine=Engine.GEOCLIP)
+    pred = dataclasses.replace(prediction(engine=Engine.GEOCLIP), model="run0: degree 8, ViT-L-14")
     session.set_prediction(a.key, pred)
     session.confirm(b.key, 43.5, 11.8, 256.5, source="a track")
     session.mark_written(b.key)
@@ -33,6 +34,7 @@ def test_every_kept_field_comes_back(tmp_path):
     ra, rb, rc = back.load()
     assert [r.key for r in (ra, rb, rc)] == [a.key, b.key, c.key]
     assert ra.prediction.engine is Engine.GEOCLIP and ra.prediction.best == pred.best
+    assert ra.prediction.model == "run0: degree 8, ViT-L-14"
     assert ra.prediction.candidates == pred.candidates
     assert np.array_equal(ra.prediction.samples, pred.samples)
     assert np.array_equal(ra.prediction.density, pred.density)

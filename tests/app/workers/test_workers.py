@@ -337,3 +337,20 @@ def test_a_task_reports_byte_counts_beyond_two_gigabytes(qtbot):
         task.start()
     qtbot.waitUntil(lambda: bool(got), timeout=5_000)
     assert got == [(3_000_000_000, 5_000_000_000)]
+
+
+def test_a_task_says_a_system_error_plainly(qtbot, tmp_path):
+    from app.workers.loaders import Task
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+
+    def export(_progress, _cancelled):
+        folder.joinpath("a.csv").open("r")  # not there: what a vanished export target raises
+
+    task = Task(export)
+    with qtbot.waitSignal(task.failed, timeout=10_000) as failed:
+        task.start()
+    [message] = failed.args
+    assert message == f"{folder / 'a.csv'}: file not found while using it"
+    assert "Errno" not in message
