@@ -44,6 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="load the photos (and predict with --predict), save a PNG of the window, and exit",
     )
+    desktop = parser.add_mutually_exclusive_group()
+    desktop.add_argument(
+        "--install-desktop",
+        action="store_true",
+        help="add LocDiff Studio to the desktop's applications menu and Open with (this "
+        "installation's locdiff-app), print what was written, and exit",
+    )
+    desktop.add_argument(
+        "--uninstall-desktop",
+        action="store_true",
+        help="remove exactly what --install-desktop wrote, and exit",
+    )
     parser.add_argument(
         "--settings-dir",
         metavar="DIR",
@@ -132,6 +144,20 @@ class _Screenshot:
         self.stage, self.drawn_at = "drawn", time.monotonic()
 
 
+def _set_icon(app) -> None:
+    """The application's icon (every window's) and its desktop entry's id (which the desktop
+    uses to match the window to the menu entry and its icon)."""
+    from PySide6.QtGui import QIcon
+
+    import locdiff_resources as res
+
+    icon = QIcon()
+    for size in res.PNG_SIZES:
+        icon.addFile(str(res.icon_png(size)))
+    app.setWindowIcon(icon)
+    app.setDesktopFileName(res.APP_ID)
+
+
 def _plain(html: str) -> str:
     """The text of the model panel's rich text, for a terminal."""
     from PySide6.QtGui import QTextDocumentFragment
@@ -161,6 +187,10 @@ def take_screenshot(window, out: Path, predict: bool = False, timeout_s: float =
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.install_desktop or args.uninstall_desktop:
+        from app import desktop_integration
+
+        return desktop_integration.run(uninstalling=args.uninstall_desktop)
     _prepare_environment(args)
     from PySide6.QtWidgets import QApplication
 
@@ -168,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName(TITLE)
+    _set_icon(app)
     try:
         map_page.page_html()  # its script folders are checked before the window starts
     except ValueError as exc:  # an install the window cannot start with
