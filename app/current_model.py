@@ -51,6 +51,7 @@ class CurrentModel(QObject):
         self.w = window
         self.state = ModelState.MISSING
         self.info: ModelInfo = NO_MODEL
+        self.text = ""  # the worker's last word on the model: its name and device, or the problem
         worker = window.predictor.worker
         worker.model_info.connect(self._model_info)
         worker.model_status.connect(self._model_status)
@@ -68,6 +69,7 @@ class CurrentModel(QObject):
 
     def _model_status(self, state: str, text: str) -> None:
         self.state = state = ModelState(state)
+        self.text = text
         self.w.model_panel.set_state(state, text, self.info)
         labels = {ModelState.READY: f"Model: {text}", ModelState.LOADING: "Loading the model…"}
         self.w.model_label.setText(labels.get(state, "No model"))

@@ -248,7 +248,15 @@ def uninstall(platform: str = sys.platform) -> list[Change]:
         return []
     changes = uninstall_files(record_folder())
     if changes and (platform.startswith("linux") or platform.startswith("freebsd")):
-        refresh_linux_caches(xdg_data_home())
+        home = xdg_data_home()
+        refresh_linux_caches(home)
+        applications = home / "applications"
+        cache = applications / "mimeinfo.cache"
+        if cache.is_file() and not any(p.suffix == ".desktop" for p in applications.rglob("*")):
+            cache.unlink()  # the cache of no entries at all: the one it had was ours
+            changes.append(Change("removed", cache))
+            if not any(applications.iterdir()):
+                applications.rmdir()
     return changes
 
 

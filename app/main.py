@@ -1,7 +1,9 @@
 """``locdiff-app``: the LocDiff Studio window, and its screenshot mode for tests and docs.
 
 ``--help`` imports neither Qt nor torch (the README's first command runs it on machines without
-a display); the window's modules are imported only when it opens.
+a display); the window's modules are imported only when it opens. ``--version`` prints the
+diagnostics summary of :mod:`app.diagnostics` without a window (Qt no further than QtCore, and
+no torch).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import time
 from pathlib import Path
 
 from app.model.model_info import ModelState
-from locdiff_core import __version__
 
 TITLE = "LocDiff Studio"
 EXIT_FAILED = 1
@@ -28,7 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
             "for a headless check of the installation run `locdiff selfcheck`."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"locdiff-app {__version__}")
+    parser.add_argument(
+        "--version",
+        action="store_true",
+        help="print what a bug report needs (versions, the model as configured, the folders) "
+        "and exit",
+    )
     parser.add_argument("photos", nargs="*", help="photos or folders to open")
     parser.add_argument(
         "--checkpoint",
@@ -158,6 +164,27 @@ def _set_icon(app) -> None:
     app.setDesktopFileName(res.APP_ID)
 
 
+def application_class():
+    """The app's ``QApplication``: it also takes the photos and folders the system asks it to
+    open (macOS sends them as file open events to the application, not as arguments, when they
+    are dropped on the app or opened with it from the Finder) and hands each path to
+    ``open_file``. An override of ``event`` sees only the application's own events (an
+    application-wide event filter in Python would be called for every object's)."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    class StudioApplication(QApplication):
+        open_file = None  # called with each path the system opens with the app
+
+        def event(self, event) -> bool:
+            if event.type() == QEvent.Type.FileOpen and event.file() and self.open_file:
+                self.open_file(event.file())
+                return True
+            return super().event(event)
+
+    return StudioApplication
+
+
 def _plain(html: str) -> str:
     """The text of the model panel's rich text, for a terminal."""
     from PySide6.QtGui import QTextDocumentFragment
@@ -192,11 +219,16 @@ def main(argv: list[str] | None = None) -> int:
 
         return desktop_integration.run(uninstalling=args.uninstall_desktop)
     _prepare_environment(args)
+    if args.version:  # no window: nothing here needs a display
+        from app.diagnostics import configured_text
+
+        print(configured_text())
+        return 0
     from PySide6.QtWidgets import QApplication
 
     from app.map import map_page  # QtWebEngine must load before the QApplication exists
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app = QApplication.instance() or application_class()([sys.argv[0]])
     app.setApplicationName(TITLE)
     _set_icon(app)
     try:
@@ -205,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"locdiff-app: {exc}", file=sys.stderr)
         return 2
     window = create_window(args)
+    if hasattr(app, "open_file"):
+        app.open_file = lambda path: window.add_paths([path])
     if args.screenshot is not None:
         return take_screenshot(window, args.screenshot, args.predict, args.timeout)
     window.show()

@@ -16,13 +16,12 @@ from PySide6.QtCore import QLockFile, QObject, QTimer
 
 from app.model.session import Session
 from app.model.session_store import SessionStore, StoredPhoto, session_problem
-from app.model.settings import data_dir
+from app.model.settings import default_session_path
 from app.widgets.dialogs import Prompts
 from app.widgets.photo_list import PhotoListView
 from app.widgets.tracks_panel import TracksPanel
 
 SAVE_MS = 1000
-SESSION_FILE = "session.sqlite"
 
 
 class KeeperHost(Protocol):
@@ -40,11 +39,6 @@ class KeeperHost(Protocol):
     def open_track_files(self, paths: Sequence[str | Path]) -> object: ...
 
     def open_track_paths(self) -> list[str]: ...
-
-
-def default_session_path() -> Path:
-    """The session the window opens with (``LOCDIFF_DATA_DIR`` moves it)."""
-    return data_dir() / SESSION_FILE
 
 
 def unwritten(session: Session) -> list[str]:

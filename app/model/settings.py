@@ -2,8 +2,9 @@
 
 Qt-free, so tests and the command line read and write settings without a display. The folders
 come from ``platformdirs`` (``user_config_dir("LocDiff Studio")`` for ``settings.json``,
-``user_data_dir`` for downloaded models and the app's undo journal); the environment variables
-``LOCDIFF_CONFIG_DIR`` and ``LOCDIFF_DATA_DIR`` override them (tests point them at temporary
+``user_data_dir`` for downloaded models, the app's undo journal and its session,
+``user_cache_dir`` for map tiles); the environment variables ``LOCDIFF_CONFIG_DIR``,
+``LOCDIFF_DATA_DIR`` and ``LOCDIFF_CACHE_DIR`` override them (tests point them at temporary
 folders). Saving is atomic. A damaged or hand-edited file never stops the app: loading keeps the
 valid fields, falls back to the defaults for the rest and says which, and where.
 """
@@ -31,6 +32,7 @@ FORMAT_VERSION = 1
 CONFIG_ENV = "LOCDIFF_CONFIG_DIR"
 DATA_ENV = "LOCDIFF_DATA_DIR"
 CACHE_ENV = "LOCDIFF_CACHE_DIR"
+SESSION_FILE = "session.sqlite"
 
 DEVICES = ("auto", "cpu", "cuda")
 SAMPLERS = (SamplerKind.DDIM.value, SamplerKind.DDPM.value)  # the default first
@@ -45,9 +47,15 @@ def config_dir() -> Path:
 
 
 def data_dir() -> Path:
-    """Where downloaded models and the app's write journal live (``LOCDIFF_DATA_DIR`` overrides)."""
+    """Where downloaded models, the app's write journal and its session live
+    (``LOCDIFF_DATA_DIR`` overrides)."""
     override = os.environ.get(DATA_ENV)
     return Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_session_path() -> Path:
+    """The session the window opens with: ``session.sqlite`` in :func:`data_dir`."""
+    return data_dir() / SESSION_FILE
 
 
 def cache_dir() -> Path:

@@ -62,6 +62,8 @@ def test_install_twice_then_uninstall(xdg, capsys):
     assert app_main.main(["--uninstall-desktop"]) == 0
     out = capsys.readouterr().out
     assert out.count("removed") == len(di.linux_files(exe)) + 1  # and the manifest
+    if shutil.which("update-desktop-database"):  # the other entry keeps the MIME cache
+        assert (xdg / "applications" / "mimeinfo.cache").is_file()
     assert not entry.exists() and not (xdg / "icons" / "hicolor" / "16x16").exists()
     assert not (xdg / "metainfo").exists()
     assert foreign.is_file()  # never touched
@@ -139,3 +141,35 @@ def test_the_window_has_the_icon(qtbot, make_window):
     assert not icon.isNull()
     assert {s.width() for s in icon.availableSizes()} >= {16, 32, 48, 256}
     assert app.desktopFileName() == res.APP_ID
+
+
+_OPEN_EVENT = """
+import sys
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtGui import QFileOpenEvent
+from app.main import application_class
+app = application_class()([sys.argv[0]])
+opened = []
+app.open_file = opened.append
+QCoreApplication.sendEvent(app, QFileOpenEvent(sys.argv[1]))
+print(opened)
+"""
+
+
+@pytest.mark.display
+def test_files_the_system_opens_with_the_app_go_to_the_window(tmp_path):
+    photo = tmp_path / "a photo.jpg"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [sys.executable, "-c", _OPEN_EVENT, str(photo)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == repr([str(photo)])
+
+
+def test_uninstall_leaves_no_cache_of_its_own(xdg, capsys):
+    assert app_main.main(["--install-desktop"]) == 0
+    assert app_main.main(["--uninstall-desktop"]) == 0
+    assert not (xdg / "applications").exists()
+    assert not [p for p in xdg.rglob("*") if p.is_file()]

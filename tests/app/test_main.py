@@ -35,6 +35,49 @@ def test_help_imports_neither_qt_nor_torch():
     assert "HEAVY []" in result.stdout and "locdiff-app" in result.stdout
 
 
+def version_lines(capsys, argv: list[str]) -> dict[str, str]:
+    assert app_main.main(argv) == 0
+    rows = (line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    return {label: value.strip() for label, value in rows}
+
+
+def test_version_prints_the_diagnostics_summary(capsys, tmp_path):
+    from importlib import metadata
+
+    import locdiff_core
+
+    lines = version_lines(capsys, ["--version"])
+    assert lines["LocDiff Studio"] == locdiff_core.__version__
+    assert lines["torch"].startswith(metadata.version("torch"))
+    assert lines["CUDA"].startswith(("not checked", "available", "not available"))
+    assert lines["PySide6"] == metadata.version("PySide6") and lines["Qt"]
+    assert lines["Model"] == "GeoCLIP (no checkpoint), as configured in settings"
+    assert lines["Engine"] == "Auto, as configured in settings"
+    assert lines["Settings file"] == str(tmp_path / "config" / "settings.json")
+    assert lines["Data folder"] == str(tmp_path / "data")
+    assert lines["Map tile cache"] == str(tmp_path / "cache")
+    assert lines["Session file"] == str(tmp_path / "data" / "session.sqlite")
+    elsewhere = tmp_path / "elsewhere"
+    lines = version_lines(capsys, ["--version", "--settings-dir", str(elsewhere)])
+    assert lines["Settings file"] == str(elsewhere / "settings.json")
+
+
+def test_version_needs_no_display_nor_torch():
+    code = (
+        "import sys\n"
+        "from app.main import main\n"
+        "code = main(['--version'])\n"
+        "heavy = [m for m in ('PySide6.QtWidgets', 'PySide6.QtGui', 'torch') if m in sys.modules]\n"
+        "print('HEAVY', heavy, 'EXIT', code)\n"
+    )
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY [] EXIT 0" in result.stdout and "LocDiff Studio:" in result.stdout
+
+
 @pytest.mark.display
 def test_screenshot_of_the_loaded_list(qtbot, samples, tmp_path):
     pytest.importorskip("PySide6.QtWidgets", reason="Qt cannot load on this machine")
