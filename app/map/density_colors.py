@@ -84,7 +84,7 @@ def density_levels(
     if not decades > 0:
         raise ValueError(f"decades must be positive (the shown dynamic range), got {decades}")
     finite = np.isfinite(grid)
-    top = float(np.max(grid, where=finite, initial=0.0)) if vmax is None else float(vmax)
+    top = peak_density(grid) if vmax is None else float(vmax)
     levels = np.full(grid.shape, np.nan)
     if not top > 0:
         return levels  # all zero: nothing to show
@@ -114,14 +114,18 @@ def density_rgba(
     return rgba
 
 
+def peak_density(grid: np.ndarray) -> float:
+    """The largest finite value of ``grid`` (0 for an empty or all-NaN grid)."""
+    grid = np.asarray(grid, dtype=np.float64)
+    return float(np.max(grid, where=np.isfinite(grid), initial=0.0)) if grid.size else 0.0
+
+
 def legend(grid: np.ndarray, *, log_scale: bool = True, decades: float = DEFAULT_DECADES) -> dict:
     """The overlay's colour scale for the map page: ``title``, ``stops`` (CSS colours, bottom
     to top), ``ticks`` (``[position 0..1, text]``: the fractions of the peak) and ``note``
     (the peak as a share of the probability in 100 km by 100 km). ``grid`` is the density per
     steradian that :func:`density_rgba` colours with the same ``log_scale`` and ``decades``."""
-    grid = np.asarray(grid, dtype=np.float64)
-    finite = np.isfinite(grid)
-    peak = float(np.max(grid, where=finite, initial=0.0)) if grid.size else 0.0
+    peak = peak_density(grid)
     stops = [
         "#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb))
         for rgb in ramp_rgb(np.linspace(0.0, 1.0, 9))
@@ -152,8 +156,7 @@ def strength(grid: np.ndarray) -> float:
     """How strongly to draw a density per steradian over the map, in FLAT_STRENGTH..1: fully
     once its peak is 10**CONFIDENT_DECADES times the uniform density, faintly when it is
     nearly flat (then every cell is "near the peak" and would paint the map one colour)."""
-    grid = np.asarray(grid, dtype=np.float64)
-    peak = float(np.max(grid, where=np.isfinite(grid), initial=0.0)) if grid.size else 0.0
+    peak = peak_density(grid)
     if not peak > UNIFORM_DENSITY:
         return FLAT_STRENGTH
     ratio = math.log10(peak / UNIFORM_DENSITY) / CONFIDENT_DECADES
