@@ -20,6 +20,9 @@ with these arrays (one row per image):
                              image feature, which GeoCLIP's head reads
 ==============  ===========  =================================================================
 
+Training reads a dataset memory-mapped (:mod:`trainer.mapped_data`), which needs its arrays
+stored uncompressed, as :func:`save_embeddings` and ``numpy.savez`` write them.
+
 Files are read with ``allow_pickle=False``: a dataset can never run code. Every problem raises
 :class:`DatasetError` naming the file, the array and the first bad row.
 """
@@ -212,6 +215,17 @@ def _validate(
     default_id_prefix: str = "",
     files: tuple[Path, ...] = (),
 ) -> EmbeddingSet:
+    check_present(source, arrays)
+    embedding = _check_embedding(source, arrays["embedding"])
+    lat, lon, ids, encoder, norm = check_rows(source, arrays, embedding.shape)
+    if ids is None:
+        n = embedding.shape[0]
+        ids = np.asarray([f"{default_id_prefix}:{i}" for i in range(n)], dtype=str)
+    return EmbeddingSet(embedding, lat, lon, ids, encoder, files, norm)
+
+
+def check_present(source: str, arrays: dict[str, np.ndarray]) -> None:
+    """Refuses a shard without the arrays every dataset needs."""
     missing = [n for n in ("embedding", "lat", "lon") if n not in arrays]
     if missing:
         found = ", ".join(sorted(arrays)) or "none"
@@ -219,8 +233,12 @@ def _validate(
             f"{source}: missing array(s) {', '.join(repr(n) for n in missing)} (found: {found}); "
             f"a dataset needs 'embedding', 'lat' and 'lon'"
         )
-    embedding = _check_embedding(source, arrays["embedding"])
-    n = embedding.shape[0]
+
+
+def check_rows(source: str, arrays: dict[str, np.ndarray], shape: tuple[int, int]):
+    """The per-row arrays beside an embedding of ``shape``, checked: ``(lat, lon, ids,
+    encoder, norm)``; ``ids`` is None where the file has none."""
+    n = shape[0]
     lat = _check_coordinate(source, "lat", arrays["lat"], n)
     lon = _check_coordinate(source, "lon", arrays["lon"], n)
     bad = (lat < -90.0) | (lat > 90.0)
@@ -230,21 +248,18 @@ def _validate(
             f"{source}: lat row {i} is {lat[i]:.6g}, outside [-90, 90] degrees "
             "(did you swap lat and lon?)"
         )
-    if "id" in arrays:
-        ids = _check_ids(source, arrays["id"], n)
-    else:
-        ids = np.asarray([f"{default_id_prefix}:{i}" for i in range(n)], dtype=str)
+    ids = _check_ids(source, arrays["id"], n) if "id" in arrays else None
     encoder = _check_encoder(source, arrays["encoder"]) if "encoder" in arrays else None
-    if encoder is not None and "dim" in encoder and encoder["dim"] != embedding.shape[1]:
+    if encoder is not None and "dim" in encoder and encoder["dim"] != shape[1]:
         raise DatasetError(
             f"{source}: array 'encoder' says dim {encoder['dim']} but 'embedding' has "
-            f"{embedding.shape[1]} columns; the embeddings do not come from that encoder"
+            f"{shape[1]} columns; the embeddings do not come from that encoder"
         )
     # Only longitudes outside the range move: wrapping in-range values would perturb their bits.
     inside = (lon >= -180.0) & (lon < 180.0)
     lon = np.where(inside, lon, wrap_lon(torch.from_numpy(lon)).numpy())
     norm = _check_norm(source, arrays["norm"], n) if "norm" in arrays else None
-    return EmbeddingSet(embedding, lat, lon, ids, encoder, files, norm)
+    return lat, lon, ids, encoder, norm
 
 
 def _check_norm(source: str, values: np.ndarray, n: int) -> np.ndarray:
@@ -262,6 +277,21 @@ def _check_norm(source: str, values: np.ndarray, n: int) -> np.ndarray:
 
 
 def _check_embedding(source: str, emb: np.ndarray) -> np.ndarray:
+    check_embedding_shape(source, emb)
+    with np.errstate(over="ignore"):  # overflow to inf is reported below with its row
+        out = emb.astype(np.float32)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        row, col = (int(k) for k in np.argwhere(bad)[0])
+        raise DatasetError(
+            f"{source}: array 'embedding' row {row}, column {col} is {float(emb[row, col])}, not a "
+            "finite float32; drop or re-embed that image"
+        )
+    return out
+
+
+def check_embedding_shape(source: str, emb: np.ndarray) -> None:
+    """Refuses an embedding array that is not (N, D) floats with D >= 1."""
     if emb.ndim != 2:
         raise DatasetError(
             f"{source}: array 'embedding' has shape {emb.shape}; it must be (N, D), one row "
@@ -273,16 +303,6 @@ def _check_embedding(source: str, emb: np.ndarray) -> np.ndarray:
         )
     if emb.shape[1] == 0:
         raise DatasetError(f"{source}: array 'embedding' has 0 columns; D must be at least 1")
-    with np.errstate(over="ignore"):  # overflow to inf is reported below with its row
-        out = emb.astype(np.float32)
-    bad = ~np.isfinite(out)
-    if bad.any():
-        row, col = (int(k) for k in np.argwhere(bad)[0])
-        raise DatasetError(
-            f"{source}: array 'embedding' row {row}, column {col} is {float(emb[row, col])}, not a "
-            "finite float32; drop or re-embed that image"
-        )
-    return out
 
 
 def _check_coordinate(source: str, name: str, values: np.ndarray, n: int) -> np.ndarray:

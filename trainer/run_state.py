@@ -49,6 +49,7 @@ from trainer.split import SPLIT_FILE, Split, drop_near, read_split, split_by_dis
 
 _FORMAT = "locdiff-training-state"
 _VERSION = 1
+_PIECE = 200_000  # ids hashed at a time
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,14 @@ class TrainingState:
     checked: bool = True  # False: saved without a sha256, so damage could not be detected
 
 
-def fingerprint(ids: np.ndarray, dim: int) -> dict:
-    """Identifies the training rows by content: count, width and a hash of the ids in order."""
-    digest = hashlib.sha256("\n".join(ids.tolist()).encode("utf-8")).hexdigest()
-    return {"rows": len(ids), "dim": dim, "ids_sha256": digest}
+def fingerprint(ids, rows: np.ndarray, dim: int) -> dict:
+    """Identifies the training rows by content: count, width and a sha256 of their ids in
+    order, joined by newlines (``ids`` an array or a mapped column, read in pieces)."""
+    digest = hashlib.sha256()
+    for n, start in enumerate(range(0, len(rows), _PIECE)):
+        piece = np.asarray(ids[rows[start : start + _PIECE]]).tolist()
+        digest.update((("\n" if n else "") + "\n".join(piece)).encode("utf-8"))
+    return {"rows": len(rows), "dim": dim, "ids_sha256": digest.hexdigest()}
 
 
 def save_training_state(
@@ -256,7 +261,7 @@ def _open_main(config: TrainConfig, data: EmbeddingSet, resume: bool) -> tuple[R
                 f"{len(near):,} training photos within {config.val_min_km} km of a "
                 f"photo of {config.val} dropped"
             )
-    fp = fingerprint(data.ids[train_rows], data.dim)
+    fp = fingerprint(data.ids, train_rows, data.dim)
     if state is not None:
         _check_resume(state, config, fp, out / STATE_FILE)
         dropped = truncate_metrics(out, state.step)

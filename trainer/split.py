@@ -29,6 +29,7 @@ from locdiff_core.geo import EARTH_RADIUS_KM
 SPLIT_FILE = "split.json"
 _FORMAT = "locdiff-split"
 _KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180.0
+_PIECE = 200_000  # ids compared at a time when a split is read back
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,9 @@ def write_split(path: Path, split: Split, ids: np.ndarray, settings: dict) -> No
         json.dump(record, fh)
 
 
-def read_split(path: Path, ids: np.ndarray, lat, lon, min_km: float) -> Split:
-    """The split recorded in ``path`` for the rows ``ids`` (training rows within ``min_km`` of
-    the validation rows are dropped again)."""
+def read_split(path: Path, ids, lat, lon, min_km: float) -> Split:
+    """The split recorded in ``path`` for the rows ``ids`` (an array, or a mapped column read
+    in pieces; training rows within ``min_km`` of the validation rows are dropped again)."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -160,15 +161,21 @@ def read_split(path: Path, ids: np.ndarray, lat, lon, min_km: float) -> Split:
         or not isinstance(record.get("val_ids"), list)
     ):
         raise ValueError(f"{path}: not a LocDiff split file")
-    position = {str(v): i for i, v in enumerate(ids)}
-    missing = [v for v in record["val_ids"] if v not in position]
-    if missing:
+    wanted = np.asarray(sorted({str(v) for v in record["val_ids"]}), dtype=str)
+    in_val, found = np.zeros(len(ids), dtype=bool), np.zeros(len(wanted), dtype=bool)
+    for start in range(0, len(ids), _PIECE) if len(wanted) else ():
+        piece = np.asarray(ids[start : start + _PIECE]).astype(str)
+        pos = np.minimum(np.searchsorted(wanted, piece), len(wanted) - 1)
+        hit = wanted[pos] == piece
+        in_val[start : start + len(piece)] = hit
+        found[pos[hit]] = True
+    if not found.all():
+        absent = set(wanted[~found].tolist())
+        missing = [v for v in record["val_ids"] if str(v) in absent]
         raise ValueError(
             f"{path}: validation id {missing[0]!r} ({len(missing)} in all) is not in the data "
             "set; resume with the data set the run started with"
         )
-    in_val = np.zeros(len(ids), dtype=bool)
-    in_val[[position[v] for v in record["val_ids"]]] = True
     val = np.flatnonzero(in_val)
     train, dropped = drop_near(lat, lon, np.flatnonzero(~in_val), lat[val], lon[val], min_km)
     return Split(train, val, dropped)

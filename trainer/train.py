@@ -12,9 +12,11 @@ Paper defaults: Adam (lr 1e-4 constant, betas (0.9, 0.99), weight decay 5e-4), d
 
 ``--batch-size`` is the global batch ``B``: ``W`` processes x ``A`` accumulation steps x a
 micro-batch. Step ``s`` of epoch ``e`` trains on rows ``perm_e[sB:(s+1)B]`` of the epoch's
-shuffle (DistributedSampler with ``set_epoch``; process ``r`` holds the positions ``r, r+W,
-...`` of that block). Every random number of the step (each example's timestep, noise,
-condition dropout and local KL anchors, and the batch's shared uniform anchors) is drawn for
+shuffle (``randperm`` seeded with seed + e, the order DistributedSampler draws; process ``r``
+holds the positions ``r, r+W, ...`` of that block and reads only those rows' embeddings from
+the memory-mapped data set, :mod:`trainer.mapped_data`). Every random number of the step
+(each example's timestep, noise, condition dropout and local KL anchors, and the batch's
+shared uniform anchors) is drawn for
 the whole global batch from a generator seeded by (seed, step) and taken by the example's
 position; each process's loss is its rows' sum times ``W / B`` and DDP averages the gradients,
 so an update equals the single-process update on the same global batch (to rounding), for any
@@ -44,7 +46,6 @@ import numpy as np
 import torch
 from safetensors.torch import save as save_safetensors
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DistributedSampler
 
 from locdiff_core.atomic_file import atomic_write
 from locdiff_core.checkpoint import CheckpointConfig, checkpoint_path, save_checkpoint
@@ -56,7 +57,8 @@ from locdiff_core.predictor import Predictor, PredictorConfig
 from locdiff_core.run_layout import LOG_FILE, METRICS_FILE, STOP_FILE
 from trainer import distributed, run_state
 from trainer.config import LRSchedule, Precision, TrainConfig, learning_rate
-from trainer.data import EmbeddingSet, load_embeddings
+from trainer.data import EmbeddingSet
+from trainer.mapped_data import open_embeddings
 
 __all__ = [
     "LRSchedule",
@@ -171,7 +173,7 @@ class _Run:
     ) -> None:
         self.config, self.env, self.writer = config, env, writer
         self.micro = config.micro_batch(env.world_size)
-        self.data = load_embeddings(config.data)
+        self.data = open_embeddings(config.data)  # mapped: rows are read per batch
         self.plan = run_state.open_run(config, env, self.data, resume)
         for note in self.plan.notes:
             writer.log(note)
@@ -203,16 +205,13 @@ class _Run:
         self.diffusion = GaussianDiffusion(config.diffusion)
         self.bf16 = device.type == "cuda" and config.precision is Precision.BF16
         self.nonfinite = torch.zeros((), dtype=torch.float64, device=device)  # this step's
-        self.emb, self.lat, self.lon = (
-            torch.from_numpy(a) for a in (self.data.embedding, self.data.lat, self.data.lon)
-        )
+        self.lat, self.lon = torch.from_numpy(self.data.lat), torch.from_numpy(self.data.lon)
         self.rows = torch.from_numpy(self.plan.train_rows)
         W = env.world_size
-        self.sampler = DistributedSampler(
-            range(n_train), num_replicas=W, rank=env.rank, shuffle=True, seed=config.seed
-        )
         self.local = B // W  # this process's rows per step; local row j is global j*W + rank
         self.position = torch.arange(self.local, device=device) * W + env.rank
+        self._taken = self.position.cpu()  # the same positions, for indexing the epoch order
+        self.pin = device.type == "cuda"
         self.gen = torch.Generator(device=device)
         self.total = self.steps_per_epoch * config.epochs
         self.end = min(self.total, config.max_steps or self.total)
@@ -241,13 +240,25 @@ class _Run:
         return torch.where(finite, out, torch.zeros_like(out))
 
     def _step_rows(self) -> torch.Tensor:
-        """This process's rows of the current step's global batch (positions r, r+W, ...)."""
+        """This process's rows of the current step's global batch (positions r, r+W, ...).
+
+        The epoch's order is ``randperm(N)`` drawn from a generator seeded with seed + epoch
+        (the order DistributedSampler draws), kept as one int64 array; step ``i`` takes
+        positions ``iB + jW + r`` of it."""
         epoch, i = divmod(self.step, self.steps_per_epoch)
         if self._order_epoch != epoch:
-            self.sampler.set_epoch(epoch)
-            self._order = torch.tensor(list(self.sampler), dtype=torch.int64)
+            g = torch.Generator()
+            g.manual_seed(self.config.seed + epoch)
+            self._order = torch.randperm(len(self.rows), generator=g)
             self._order_epoch = epoch
-        return self.rows[self._order[i * self.local : (i + 1) * self.local]]
+        return self.rows[self._order[i * self.config.batch_size + self._taken]]
+
+    def _embeddings(self, rows: torch.Tensor) -> torch.Tensor:
+        """The embeddings of ``rows``, read from the data set's files onto the device."""
+        batch = torch.from_numpy(self.data.embedding[rows.numpy()])
+        if self.pin:
+            batch = batch.pin_memory()
+        return batch.to(self.env.device, non_blocking=True)
 
     def train_step(self, asked: bool, late: bool) -> tuple[float, float, bool, bool]:
         """One optimiser step over the global batch; returns the batch's mean loss, the
@@ -255,6 +266,7 @@ class _Run:
         c, env, device = self.config, self.env, self.env.device
         B, A, micro = c.batch_size, c.accum_steps, self.micro
         rows = self._step_rows()
+        emb = self._embeddings(rows)
         seed = _seed_for(c.seed, self.step, env.rank, 1)  # dropout masks
         torch.random.default_generator.manual_seed(seed)
         if device.type == "cuda":
@@ -273,7 +285,7 @@ class _Run:
                     self._network,
                     self.lat[idx],
                     self.lon[idx],
-                    self.emb[idx].to(device, non_blocking=True),
+                    emb[part],
                     c.degree,
                     draws=draws.rows(self.position[part]),
                 )

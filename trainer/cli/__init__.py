@@ -3,6 +3,7 @@
 - ``locdiff selfcheck``: a headless check of the SHDD core (here);
 - ``locdiff train``, ``locdiff predict`` (:mod:`trainer.cli.model`, :mod:`trainer.cli.predict`);
 - ``locdiff embed``, ``locdiff download-encoder`` (:mod:`trainer.cli.embed`);
+- ``locdiff dataset info|convert`` (:mod:`trainer.cli.dataset`);
 - ``locdiff eval`` (:mod:`trainer.cli.evaluate`);
 - ``locdiff gps read|write|remove|undo`` (:mod:`locdiff_core.photo.cli`: photo positions need
   nothing of the trainer).
@@ -18,6 +19,7 @@ import time
 
 from locdiff_core import __version__
 from locdiff_core.photo.cli import add_gps_parser
+from trainer.cli.dataset import add_dataset_parser
 from trainer.cli.embed import add_embed_parsers
 from trainer.cli.evaluate import add_eval_parser
 from trainer.cli.model import add_model_parsers
@@ -70,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_selfcheck)
     add_model_parsers(sub)
     add_embed_parsers(sub)
+    add_dataset_parser(sub)
     add_eval_parser(sub)
     add_gps_parser(sub)
     return parser
