@@ -14,9 +14,15 @@ from locdiff_core.photo.errors import call_for_file
 from locdiff_core.photo.reading import open_image
 
 
-def as_list(batch: list) -> list:
-    """The DataLoader's collation: the items as they are (sizes and failures differ)."""
-    return batch
+def stack_good(batch: list) -> tuple[list, torch.Tensor | None]:
+    """The DataLoader's collation, run in its workers: ``(items without their pixels, the
+    readable items' pixels stacked in order)``, so one tensor a batch crosses to the main
+    process (and is pinned there for a CUDA copy). A batch with no readable photo gives
+    ``None``."""
+    good = [px for _, px, _ in batch if px is not None]
+    return [(i, px is not None, error) for i, px, error in batch], (
+        torch.stack(good) if good else None
+    )
 
 
 class PhotoPixels(torch.utils.data.Dataset):

@@ -35,7 +35,15 @@ from locdiff_core.photo.errors import PhotoError, PhotoErrorKind, call_for_file
 from locdiff_core.photo.gps import read_gps
 from locdiff_core.photo.reading import find_photos
 from trainer.location_csv import BadRow, LocatedImage, check_csv_file, read_location_csv
-from trainer.manifest import Entry, Outcome, ShardedWriter, clear
+from trainer.manifest import (
+    Entry,
+    Outcome,
+    ShardedWriter,
+    clear,
+    merge_parts,
+    part_folder,
+    recorded,
+)
 
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
 _EXAMPLES = 5
@@ -89,8 +97,25 @@ def outcome_of(error: PhotoError) -> Outcome:
     return Outcome.UNREADABLE
 
 
+@dataclass(frozen=True)
+class Share:
+    """This process's part of an embed run by ``world`` processes (``torchrun``): the inputs
+    at positions ``rank, rank + world, ...`` of the list still to do. ``agree(message)``
+    gathers every process's error message (``None``: none) and returns the first, so all of
+    them stop together when one cannot go on."""
+
+    rank: int = 0
+    world: int = 1
+    agree: Callable[[str | None], str | None] = lambda message: message
+
+
 def _photo_inputs(
-    root: Path, done: set[str], progress: StageProgress | None, cancel, allow_outside_root: bool
+    root: Path,
+    done: set[str],
+    progress: StageProgress | None,
+    cancel,
+    allow_outside_root: bool,
+    share: Share,
 ) -> Iterator[LocatedImage | Entry]:
     left_out: list[tuple[Path, str]] = []
     found = find_photos(
@@ -98,18 +123,22 @@ def _photo_inputs(
         allow_outside_root=allow_outside_root,
         on_skip=lambda path, why: left_out.append((path, why)),
     )
+    todo: list[tuple[Path, str, str | None]] = []
     for path, why in left_out:
         key = path.relative_to(root).as_posix()
         if key not in done:
-            reason = f"{why}; pass --allow-outside-root to read photos linked from elsewhere"
-            yield Entry(key, Outcome.UNREADABLE, reason)
-    todo = [(p, p.relative_to(root).as_posix()) for p in found]
-    todo = [(p, key) for p, key in todo if key not in done]
+            todo.append((path, key, why))
+    todo += [(p, key, None) for p in found if (key := p.relative_to(root).as_posix()) not in done]
+    todo = todo[share.rank :: share.world]
     if progress is not None:
         progress("reading GPS", 0, len(todo))
-    for n, (path, key) in enumerate(todo, 1):
+    for n, (path, key, why) in enumerate(todo, 1):
         if cancel is not None and cancel():
             return
+        if why is not None:
+            reason = f"{why}; pass --allow-outside-root to read photos linked from elsewhere"
+            yield Entry(key, Outcome.UNREADABLE, reason)
+            continue
         result = call_for_file(path, read_gps)  # an OSError is an error of this photo alone
         if not result.ok:
             yield Entry(key, outcome_of(result.error), result.error.message)
@@ -124,14 +153,30 @@ def _photo_inputs(
 
 
 def _csv_inputs(
-    csv: Path, images: Path, done: set[str], allow_outside_root: bool
+    csv: Path, images: Path, done: set[str], allow_outside_root: bool, share: Share
 ) -> Iterator[LocatedImage | Entry]:
+    n = 0
     for row in read_location_csv(csv, images, allow_outside_root=allow_outside_root):
-        if isinstance(row, BadRow):
-            if row.key not in done:
-                yield Entry(row.key, Outcome.BAD_ROW, row.reason)
-        elif row.id not in done:
-            yield row
+        key = row.key if isinstance(row, BadRow) else row.id
+        if key in done:
+            continue
+        if n % share.world == share.rank:
+            yield Entry(row.key, Outcome.BAD_ROW, row.reason) if isinstance(row, BadRow) else row
+        n += 1
+
+
+def _together(share: Share, action: Callable[[], object]):
+    """``action()`` on every process; when it fails on any of them, all raise."""
+    try:
+        result, error = action(), None
+    except (ValueError, OSError) as exc:
+        result, error = None, exc
+    message = share.agree(None if error is None else str(error))
+    if error is not None:
+        raise error
+    if message is not None:
+        raise ValueError(message)
+    return result
 
 
 def build_dataset(
@@ -140,58 +185,106 @@ def build_dataset(
     *,
     progress: StageProgress | None = None,
     cancel: Callable[[], bool] | None = None,
+    share: Share | None = None,
 ) -> EmbedSummary:
     """Embed the located images of ``config``'s source into ``config.out`` (see the module).
 
-    ``cancel()`` stops between batches; what was done so far is committed.
+    ``cancel()`` stops between batches; what was done so far is committed. With ``share``
+    (one of several processes), this process embeds its share of the inputs into its part
+    folder (``ranks/rank-NNN``) and rank 0 merges every part into the dataset at the end; a
+    rerun by any number of processes skips what the dataset and its parts record, and merges
+    the parts an interrupted run left.
     """
     config.validate()
+    share = share or Share()
     out = Path(config.out)
-    with _locked(out):
-        cleared = clear(out) if config.overwrite else 0
-        writer = ShardedWriter(out, encoder.identity, config.shard_size)
-        done = writer.done(config.retry_failed)
+    with contextlib.ExitStack() as stack:
+        main: ShardedWriter | None = None
+        cleared = 0
+
+        def open_main() -> None:
+            nonlocal main, cleared
+            stack.enter_context(_locked(out))
+            cleared = clear(out) if config.overwrite else 0
+            main = ShardedWriter(out, encoder.identity, config.shard_size)
+
+        _together(share, open_main if share.rank == 0 else lambda: None)
+        writer = main
+        if share.world > 1:
+
+            def open_part() -> ShardedWriter:
+                folder = part_folder(out, share.rank)
+                stack.enter_context(_locked(folder))
+                return ShardedWriter(folder, encoder.identity, config.shard_size)
+
+            writer = _together(share, open_part)
+        entries = _together(share, lambda: recorded(out))
+        if config.retry_failed:
+            done = {k for k, e in entries.items() if e.outcome is Outcome.EMBEDDED}
+        else:
+            done = set(entries)
         summary = EmbedSummary(skipped=len(done), notes=list(writer.notes))
+        if main is not None and main is not writer:
+            summary.notes[:0] = main.notes
         if cleared:
             summary.notes.insert(
                 0, f"{out}: --overwrite deleted {cleared} shard(s) and the manifest"
             )
+        _together(share, lambda: None)  # every process has read what is done
         outside = config.allow_outside_root
         if config.photos is not None:
-            inputs = _photo_inputs(Path(config.photos), done, progress, cancel, outside)
+            inputs = _photo_inputs(Path(config.photos), done, progress, cancel, outside, share)
         else:
-            inputs = _csv_inputs(Path(config.csv), Path(config.images), done, outside)
-        located: list[LocatedImage] = []
-        for item in inputs:
-            if isinstance(item, Entry):
-                _record_failure(writer, summary, item)
-            else:
-                located.append(item)
-
-        def embed_progress(n: int, total: int) -> None:
-            if progress is not None:
-                progress("embedding", n, total)
-
-        results = encoder.embed_paths(
-            [item.path for item in located],
-            batch_size=config.batch_size,
-            num_workers=config.num_workers,
-            progress=embed_progress,
-            cancel=cancel,
-            normalize=False,
-        )
-        for i, result in results:
-            item = located[i]
-            if isinstance(result, PhotoError):
-                _record_failure(writer, summary, Entry(item.id, outcome_of(result), result.message))
-            else:
-                unit, norm = unit_and_norm(result)
-                writer.add_row(item.id, unit, item.lat, item.lon, norm)
-                summary.new[Outcome.EMBEDDED] += 1
-        writer.commit()
+            inputs = _csv_inputs(Path(config.csv), Path(config.images), done, outside, share)
+        _embed(inputs, writer, encoder, config, summary, progress, cancel)
         summary.cancelled = cancel is not None and cancel()
-        summary.counts = Counter(e.outcome for e in writer.entries.values())
+        _together(share, lambda: None)  # every part is complete
+        if main is not None:
+            summary.notes += merge_parts(main)
+            summary.counts = Counter(e.outcome for e in main.entries.values())
+        else:
+            summary.counts = Counter(e.outcome for e in writer.entries.values())
+        _together(share, lambda: None)
     return summary
+
+
+def _embed(
+    inputs: Iterator[LocatedImage | Entry],
+    writer: ShardedWriter,
+    encoder: ImageEncoder,
+    config: EmbedConfig,
+    summary: EmbedSummary,
+    progress: StageProgress | None,
+    cancel: Callable[[], bool] | None,
+) -> None:
+    located: list[LocatedImage] = []
+    for item in inputs:
+        if isinstance(item, Entry):
+            _record_failure(writer, summary, item)
+        else:
+            located.append(item)
+
+    def embed_progress(n: int, total: int) -> None:
+        if progress is not None:
+            progress("embedding", n, total)
+
+    results = encoder.embed_paths(
+        [item.path for item in located],
+        batch_size=config.batch_size,
+        num_workers=config.num_workers,
+        progress=embed_progress,
+        cancel=cancel,
+        normalize=False,
+    )
+    for i, result in results:
+        item = located[i]
+        if isinstance(result, PhotoError):
+            _record_failure(writer, summary, Entry(item.id, outcome_of(result), result.message))
+        else:
+            unit, norm = unit_and_norm(result)
+            writer.add_row(item.id, unit, item.lat, item.lon, norm)
+            summary.new[Outcome.EMBEDDED] += 1
+    writer.commit()
 
 
 def unit_and_norm(raw: np.ndarray) -> tuple[np.ndarray, float]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,7 +44,9 @@ from locdiff_core.encoder_identity import require_same_encoder
 from trainer.data import load_embeddings, save_embeddings
 
 MANIFEST = "manifest.jsonl"
+RANKS = "ranks"  # DATASET/ranks/rank-NNN: what each process of a multi-process embed writes
 _SHARD = re.compile(r"^shard-(\d{5,})\.npz$")
+_PART = re.compile(r"^rank-\d{3,}$")
 
 
 class Outcome(StrEnum):
@@ -186,6 +189,83 @@ class ShardedWriter:
         self._rows, self._failures = [], []
         return name
 
+    def adopt(self, shard: Path | None, lines: list[Entry]) -> str | None:
+        """Take in a shard written elsewhere (a rank's part folder, on the same disk) with its
+        manifest lines, or failure lines alone (``shard`` None), as :meth:`commit` commits its
+        own: the shard (hard-linked, else copied) under the next name, then its lines."""
+        name = None
+        if shard is not None:
+            name = shard_name(self.next_index)
+            target = self.folder / name
+            try:
+                os.link(shard, target)
+            except OSError:  # a file system without hard links
+                with atomic_write(target) as fh:
+                    fh.write(shard.read_bytes())
+            fsync_dir(self.folder)
+            lines = [Entry(e.key, e.outcome, e.reason, name) for e in lines]
+            self.next_index += 1
+        if lines:
+            _append(self.folder / MANIFEST, lines)
+            self.entries.update(latest(lines))
+        return name
+
+
+def part_folders(folder: Path) -> list[Path]:
+    """The part folders of a dataset that several processes embed into (``ranks/rank-NNN``),
+    in name order."""
+    ranks = folder / RANKS
+    if not ranks.is_dir():
+        return []
+    return sorted(p for p in ranks.iterdir() if p.is_dir() and _PART.match(p.name))
+
+
+def part_folder(folder: Path, rank: int) -> Path:
+    return folder / RANKS / f"rank-{rank:03d}"
+
+
+def recorded(folder: Path) -> dict[str, Entry]:
+    """What a dataset records for each key: its manifest's lines, then its part folders'."""
+    entries = read_manifest(folder) if folder.is_dir() else []
+    for part in part_folders(folder):
+        entries += read_manifest(part)
+    return latest(entries)
+
+
+def merge_parts(main: ShardedWriter) -> list[str]:
+    """Move every part folder's shards and lines into the dataset, then delete the part
+    folders; returns what was merged, for the user. Each part is repaired first (as a rerun
+    repairs a folder), and what the dataset already holds from an interrupted merge is not
+    taken twice, so a merge stopped anywhere is finished by the next one."""
+    notes = []
+    for part in part_folders(main.folder):
+        writer = ShardedWriter(part, main.encoder, main.shard_size)
+        notes += writer.notes
+        shards = embedded = failures = 0
+        blocks: dict[str | None, list[Entry]] = {}
+        for entry in read_manifest(part):
+            blocks.setdefault(entry.shard, []).append(entry)
+        for shard, lines in blocks.items():
+            if shard is None:
+                lines = [e for e in lines if main.entries.get(e.key) != e]
+                failures += len(lines)
+                main.adopt(None, lines)
+                continue
+            have = [main.entries.get(e.key) for e in lines]
+            if all(h is not None and h.outcome is Outcome.EMBEDDED and h.shard for h in have):
+                continue  # merged before an interruption
+            main.adopt(part / shard, lines)
+            shards, embedded = shards + 1, embedded + len(lines)
+        shutil.rmtree(part)
+        notes.append(
+            f"{part}: merged {shards} shard(s) ({embedded} embedded) and {failures} failure(s) "
+            f"into {main.folder / MANIFEST}"
+        )
+    ranks = main.folder / RANKS
+    if ranks.is_dir() and not any(ranks.iterdir()):
+        ranks.rmdir()
+    return notes
+
 
 def _append(path: Path, entries: list[Entry]) -> None:
     block = "".join(e.to_json() + "\n" for e in entries).encode("utf-8")
@@ -327,11 +407,14 @@ def _rebuild(folder: Path, notes: list[str]) -> list[Entry]:
 
 
 def clear(folder: Path) -> int:
-    """Delete a dataset's shards and manifest (``locdiff embed --overwrite``); other files are
-    left alone. Returns how many shards were deleted."""
+    """Delete a dataset's shards, manifest and part folders (``locdiff embed --overwrite``);
+    other files are left alone. Returns how many shards were deleted."""
     shards = _shard_files(folder) if folder.is_dir() else []
     for path in shards:
         path.unlink()
+    for part in part_folders(folder):
+        shards.extend(_shard_files(part))
+        shutil.rmtree(part)
     (folder / MANIFEST).unlink(missing_ok=True)
     if folder.is_dir():
         fsync_dir(folder)

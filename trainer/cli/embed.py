@@ -5,6 +5,7 @@
         [--workers N] [--device auto] [--shard-size 4096] [--cache-dir DIR] [--retry-failed]
         [--allow-outside-root] [--overwrite]
         [--sha256 HEX]
+    torchrun --standalone --nproc-per-node N -m trainer embed ...   # N processes (GPUs)
     locdiff download-encoder [--model ViT-L-14] [--pretrained openai] [--cache-dir DIR]
         [--sha256 HEX] [--force]
 
@@ -13,6 +14,10 @@ tag or a local file, and are downloaded only with ``--download`` (or by ``downlo
 An existing dataset is resumed and only added to; ``--overwrite`` deletes its shards and
 manifest first. Images are read only inside ``--photos``/``--images`` unless
 ``--allow-outside-root``.
+Under ``torchrun`` each of the N processes embeds every N-th input still to do (in input order)
+into ``DATASET_DIR/ranks/rank-NNN`` on its own GPU, and rank 0 merges the parts into the one
+dataset and manifest at the end; a rerun with any number of processes (or one) skips what the
+dataset and its parts record and finishes the merge an interruption left.
 A download is accepted only once its sha256 is checked: against ``--sha256``, else LocDiff's
 table of known files, else the Hub's announcement; a server that announces none is refused.
 """
@@ -167,12 +172,24 @@ def run_embed(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     config.validate()  # before the encoder loads: a typo should not cost a model load
-    encoder = load_encoder(args)
-    bars = StageBars()
+    share, env = _torchrun_share(args)
     try:
-        summary = build_dataset(config, encoder, progress=bars)
+        encoder = load_encoder(args)
+        bars = StageBars() if share.rank == 0 else None
+        try:
+            summary = build_dataset(config, encoder, progress=bars, share=share)
+        finally:
+            if bars is not None:
+                bars.close()
     finally:
-        bars.close()
+        if env is not None:
+            from trainer import distributed
+
+            distributed.teardown(env)
+    if share.rank > 0:
+        new = ", ".join(f"{summary.new[o]} {o.value}" for o in Outcome if summary.new[o])
+        print(f"rank {share.rank}: {new or 'nothing new'}")
+        return 0
     for note in summary.notes:
         print(f"note: {note}")
     counts = ", ".join(f"{summary.counts[o]} {o.value}" for o in Outcome)
@@ -183,6 +200,31 @@ def run_embed(args: argparse.Namespace) -> int:
         print(f"  {entry.key}: {entry.outcome.value}: {entry.reason}")
     print(f"manifest: {args.out / MANIFEST}")
     return 0 if summary.counts[Outcome.EMBEDDED] else 1
+
+
+def _torchrun_share(args: argparse.Namespace):
+    """This process's share of the inputs when ``torchrun`` started several (``WORLD_SIZE``):
+    a gloo process group carries the agreement between them; with ``--device auto`` or
+    ``cuda`` each process takes ``cuda:LOCAL_RANK``. One process: ``Share()`` and no group."""
+    from trainer.embed import Share
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return Share(), None
+    import torch
+    import torch.distributed as dist
+
+    from trainer import distributed
+
+    env = distributed.setup("cpu")
+
+    def agree(message: str | None) -> str | None:
+        gathered: list[str | None] = [None] * env.world_size
+        dist.all_gather_object(gathered, message)
+        return next((m for m in gathered if m), None)
+
+    if args.device in ("auto", "cuda") and torch.cuda.is_available():
+        args.device = f"cuda:{env.local_rank % torch.cuda.device_count()}"
+    return Share(env.rank, env.world_size, agree), env
 
 
 def run_download(args: argparse.Namespace) -> int:
