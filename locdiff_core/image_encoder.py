@@ -412,13 +412,15 @@ class ImageEncoder:
         return cls(tower, arch.preprocess, identity, resolve_device(device))
 
     @torch.inference_mode()
-    def embed_batch(self, pixels: torch.Tensor, *, normalize: bool = True) -> np.ndarray:
+    def embed_batch(
+        self, pixels: torch.Tensor, *, normalize: bool = True, half: bool = False
+    ) -> np.ndarray:
         """Embed preprocessed pixels ``[N x 3 x H x W]``; returns ``(N, D)`` float32 unit rows,
-        or with ``normalize=False`` the tower's raw projected features (GeoCLIP's input)."""
+        or with ``normalize=False`` the tower's raw projected features (GeoCLIP's input).
+        ``half`` runs the tower under float16 autocast on CUDA (about twice the throughput;
+        features agree with float32 to about 1e-3 of their length)."""
         pixels = pixels.to(self.device, torch.float32, non_blocking=True)
-        # On CUDA the tower runs in half precision (features agree to about 1e-3 of their
-        # length); on the CPU in float32.
-        with torch.autocast("cuda", torch.float16, enabled=self.device.type == "cuda"):
+        with torch.autocast("cuda", torch.float16, enabled=half and self.device.type == "cuda"):
             out = self.tower(pixels)
         if isinstance(out, tuple):  # towers configured to return tokens too
             out = out[0]
@@ -448,12 +450,14 @@ class ImageEncoder:
         progress: ProgressFn | None = None,
         cancel: Callable[[], bool] | None = None,
         normalize: bool = True,
+        half: bool | None = None,
     ) -> Iterator[tuple[int, np.ndarray | PhotoError]]:
         """Yields ``(index into paths, (D,) float32 embedding or the PhotoError)`` in order.
 
         Photos are decoded and preprocessed by ``num_workers`` DataLoader processes (0: this
         one); one bad file never stops the batch; ``cancel()`` stops between batches.
-        ``normalize=False`` yields the raw features (see :meth:`embed_batch`).
+        ``normalize=False`` yields the raw features; ``half`` (default: on CUDA) the float16
+        tower (see :meth:`embed_batch`). On CUDA each batch arrives pinned.
         """
         if batch_size < 1 or num_workers < 0:
             raise ValueError("batch_size must be >= 1 and num_workers >= 0")
@@ -474,7 +478,8 @@ class ImageEncoder:
             if cancel is not None and cancel():
                 return
             good = [i for i, ok, _ in batch if ok]
-            rows = self.embed_batch(pixels, normalize=normalize) if good else []
+            half = self.device.type == "cuda" if half is None else half
+            rows = self.embed_batch(pixels, normalize=normalize, half=half) if good else []
             embedded = dict(zip(good, rows, strict=True))
             for i, _, error in batch:
                 if error is None:

@@ -158,9 +158,13 @@ def _decode_sphere(coeffs: Tensor, L: int, radius: float, num_candidates: int, w
     f = LocalEvaluator(coeffs[item], L, xyz, reach.to(dev))
     rows = torch.arange(item.numel(), device=dev)
     mass, _ = _window(f, rows, xyz, radius, inner, log_z[item])
+    # Each row's winner: its candidate of the largest mass (of equal ones, the last), found on
+    # the device without a host round trip per candidate.
+    best = torch.full((B,), -math.inf, dtype=mass.dtype, device=dev)
+    best = best.scatter_reduce(0, item, mass, "amax")
+    top = mass == best[item]
     winner = torch.full((B,), -1, dtype=torch.long, device=dev)
-    for k in torch.argsort(mass).tolist():  # ascending: the largest mass is written last
-        winner[int(item[k])] = k
+    winner = winner.scatter_reduce(0, item[top], rows[top], "amax")
     mass, centre = _mean_shift(f, winner, xyz[winner], inner[winner], radius, log_z)
     lat_out, lon_out = xyz_to_latlon(centre)
     mass = mass.clamp(0.0, 1.0) if with_mass else torch.full_like(mass, math.nan)
