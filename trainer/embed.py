@@ -13,6 +13,11 @@ the photos) and written as shards of the :mod:`trainer.data` format with the enc
 what the manifest records, so an interrupted run resumes where it stopped; an existing dataset is
 only ever added to, unless ``overwrite`` empties it first.
 
+Several processes (``torchrun``, one per GPU) share a run through :class:`Share`: each takes
+every N-th input still to do, writes its own part folder (``ranks/rank-NNN``, the same shard
+and manifest format and commit), and rank 0 merges the parts into the dataset at the end
+(:func:`trainer.manifest.merge_parts`); a later run of any size finishes an interrupted one.
+
 Inputs stay inside their folder: a CSV id that is an absolute path, holds ``..`` or resolves
 through a symbolic link outside ``images`` is a bad row, and a symbolic link under ``photos``
 that leads outside it is recorded as unreadable, unless ``allow_outside_root``. FIFOs, sockets

@@ -23,6 +23,11 @@ unnamed shards, an unreadable one) is refused with a ``ValueError`` that names t
 ways on; a folder with shards but no manifest gets its manifest rebuilt from the shards' ids
 (their failures are not recorded there, so they are looked at again). :func:`clear` empties a
 dataset for ``locdiff embed --overwrite``.
+
+A run by several processes writes one such folder per process under ``DATASET_DIR/ranks/``;
+:func:`merge_parts` moves their shards and lines into the dataset (:meth:`ShardedWriter.adopt`:
+the shard hard-linked under the next name, then its lines, the same two steps as a commit),
+and :func:`recorded` is what the dataset and its parts hold together.
 """
 
 from __future__ import annotations
