@@ -33,7 +33,7 @@ from locdiff_core.encoder_identity import require_same_encoder
 from locdiff_core.nn import CSUNet, CSUNetConfig
 from locdiff_core.photo.errors import PhotoErrorKind, os_error
 from locdiff_core.photo.read_errors import describe_content
-from locdiff_core.run_layout import CHECKPOINT_FILE, CONFIG_KEY
+from locdiff_core.run_layout import CHECKPOINT_FILE, CONFIG_KEY, model_file
 
 FORMAT = "locdiff-checkpoint"
 FORMAT_VERSION = 1
@@ -226,11 +226,12 @@ def load_checkpoint(
     path: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> tuple[CSUNet, CheckpointConfig]:
     """Rebuild the model (in eval mode, on ``device``) and its config; validates everything.
+    A run folder gives its best validation's weights when it has them (:func:`model_file`).
 
     ``ValueError`` names the file and the problem: a bad config field, tensors that do not
     fit the config, a sha256 that differs from the recorded one, or NaN/infinite values.
     """
-    target = checkpoint_path(path)
+    target = model_file(path)
     meta = _read_metadata(target)
     config = CheckpointConfig.from_json(meta[CONFIG_KEY], str(target))
     with torch.device("meta"):  # the shapes the config needs, without allocating them

@@ -63,6 +63,12 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         metavar="STEPS",
         help="steps between checkpoints (1000; and at the end)",
     )
+    add(
+        "--early-stop",
+        type=int,
+        metavar="N",
+        help="stop after N validations without a lower median error (0: never; needs validation)",
+    )
     add("--max-steps", type=int, help="stop at this step")
     add("--max-seconds", type=float, help="stop after this much training time")
     add("--dump-rank-params", action="store_const", const=True, help=argparse.SUPPRESS)

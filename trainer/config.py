@@ -55,6 +55,7 @@ class TrainConfig:
     log_every: int = 50  # steps between metrics lines
     checkpoint_every: int = 1000  # steps between checkpoints (and one at the end)
     val_every: int = 1  # epochs between validations (and one at the end)
+    early_stop: int = 0  # validations without a better median before the run stops (0: never)
     max_steps: int | None = None  # stop at this global step (tests, quick looks)
     max_seconds: float | None = None  # stop after this much training time
     val_items: int = 512  # validation inputs (a fixed subset)
@@ -67,6 +68,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "accum_steps", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.early_stop < 0:
+            raise ValueError(f"early_stop must be >= 0 (validations), got {self.early_stop}")
         if self.val_every < 1:
             raise ValueError(f"val_every must be >= 1 (epochs), got {self.val_every}")
         if self.seed < 0:
@@ -163,6 +166,7 @@ RESUMABLE = frozenset(
         "val_every",
         "max_steps",
         "max_seconds",
+        "early_stop",
         "val_items",
         "val_samples",
         "val_steps",

@@ -60,6 +60,7 @@ class TrainingState:
     model: dict[str, Tensor]
     optimizer: dict
     checked: bool = True  # False: saved without a sha256, so damage could not be detected
+    best: dict | None = None  # the best validation so far: step, median_km, stale (see train)
 
 
 def fingerprint(ids, rows: np.ndarray, dim: int) -> dict:
@@ -73,7 +74,13 @@ def fingerprint(ids, rows: np.ndarray, dim: int) -> dict:
 
 
 def save_training_state(
-    out: Path, step: int, config: TrainConfig, fp: dict, model: torch.nn.Module, optimizer
+    out: Path,
+    step: int,
+    config: TrainConfig,
+    fp: dict,
+    model: torch.nn.Module,
+    optimizer,
+    best: dict | None = None,
 ) -> Path:
     blob = {
         "format": _FORMAT,
@@ -84,6 +91,8 @@ def save_training_state(
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
     }
+    if best is not None:
+        blob["best"] = json.dumps(best)
     blob["sha256"] = content_sha256(blob)
     buf = io.BytesIO()
     torch.save(blob, buf)
@@ -118,6 +127,7 @@ def parse_training_state(data: bytes, source: str) -> TrainingState:
             blob["model"],
             blob["optimizer"],
             checked=recorded is not None,
+            best=json.loads(blob["best"]) if "best" in blob else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{source}: damaged training state ({exc})") from exc

@@ -29,7 +29,11 @@ The run folder receives ``checkpoint.safetensors`` (weights and config, every
 :mod:`trainer.run_state`), ``metrics.jsonl`` (one small JSON object per line: ``step``,
 ``epoch``, ``loss``, ``lr``, ``samples_per_s``, ``time``; validation lines carry ``step``,
 ``epoch``, ``time`` and ``val``: {"best": {...}, "centre": {...}}), ``train.log`` and, with
-``--val-fraction``, ``split.json``. Only rank 0 writes.
+``--val-fraction``, ``split.json``. With validation, ``best.safetensors`` holds the weights of
+the validation with the lowest median error of the best guess so far (predictors load it from
+a run folder by default), and ``--early-stop N`` ends the run, saved, after N validations in a
+row without a lower median; the best and that count are part of the resumable state. Only
+rank 0 writes.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ from locdiff_core.geo import great_circle_km
 from locdiff_core.metrics import summarize
 from locdiff_core.nn import CSUNet, CSUNetConfig
 from locdiff_core.predictor import Predictor, PredictorConfig
-from locdiff_core.run_layout import LOG_FILE, METRICS_FILE, STOP_FILE
+from locdiff_core.run_layout import BEST_FILE, LOG_FILE, METRICS_FILE, STOP_FILE
 from trainer import distributed, run_state
 from trainer.config import LRSchedule, Precision, TrainConfig, learning_rate
 from trainer.data import EmbeddingSet
@@ -197,6 +201,9 @@ class _Run:
             self.model.load_state_dict(self.plan.state.model)
             self.optimizer.load_state_dict(self.plan.state.optimizer)
             self.step = self.saved = self.plan.state.step
+        # The best validation so far (rank 0): {"step", "median_km", "stale"}, where stale
+        # counts the validations since it; kept in the training state for a resume.
+        self.best = self.plan.state.best if self.plan.state is not None else None
         self.ddp_model = self.model
         if env.ddp:
             ids = [env.local_rank] if device.type == "cuda" else None
@@ -327,13 +334,23 @@ class _Run:
             out = self.config.out
             save_checkpoint(out, self.raw_model, self.checkpoint_config())
             run_state.save_training_state(
-                out, self.step, self.config, self.plan.fingerprint, self.raw_model, self.optimizer
+                out,
+                self.step,
+                self.config,
+                self.plan.fingerprint,
+                self.raw_model,
+                self.optimizer,
+                self.best,
             )
         self.saved = self.step
         distributed.barrier(self.env)
 
-    def validate(self) -> None:
-        """The accuracy table on the validation photos (rank 0; the others wait)."""
+    def validate(self) -> bool:
+        """The accuracy table on the validation photos (rank 0; the others wait). A lower
+        median error of the best guess than any before writes ``best.safetensors``; returns
+        whether ``early_stop`` validations in a row have not improved on it (on every
+        process)."""
+        stop = False
         if self.env.is_main:
             at, epoch = self.step, (self.step - 1) // self.steps_per_epoch
             plan, ckpt = self.plan, self.checkpoint_config()
@@ -345,7 +362,23 @@ class _Run:
                 f"within 750 km, {best['acc_200km']:.1f}% within 200 km, median "
                 f"{best['median_km']:.0f} km"
             )
-        distributed.barrier(self.env)
+            stop = self._keep_best(best["median_km"], ckpt)
+        flag = torch.tensor([float(stop)], dtype=torch.float64, device=self.env.device)
+        return distributed.all_reduce_sum(self.env, flag)[0] > 0
+
+    def _keep_best(self, median_km: float, ckpt: CheckpointConfig) -> bool:
+        at, patience = self.step, self.config.early_stop
+        if self.best is None or median_km < self.best["median_km"]:
+            save_checkpoint(self.config.out / BEST_FILE, self.raw_model, ckpt)
+            self.best = {"step": at, "median_km": median_km, "stale": 0}
+            self.writer.log(f"best validation so far (median {median_km:.0f} km): {BEST_FILE}")
+            return False
+        self.best = {**self.best, "stale": self.best["stale"] + 1}
+        self.writer.log(
+            f"no better than step {self.best['step']}'s median {self.best['median_km']:.0f} km "
+            f"({self.best['stale']} validation(s) in a row)"
+        )
+        return bool(patience) and self.best["stale"] >= patience
 
 
 def _train(config: TrainConfig, env: distributed.DistEnv, writer: RunWriter, resume: bool) -> Path:
@@ -389,13 +422,23 @@ def _train(config: TrainConfig, env: distributed.DistEnv, writer: RunWriter, res
                 )
                 window_loss, window_n, window_t, paused = 0.0, 0, now, 0.0
             pause_start = time.perf_counter()
-            if step % config.checkpoint_every == 0 or step == end or asked or late:
-                run.save()
             epoch_done = step % spe == 0 and (epoch + 1) % config.val_every == 0
             # A requested stop skips validation: torchrun gives its workers 30 s to exit.
+            # Validation comes before the save, so the state records its best.
+            early = False
             if has_val and not asked and (epoch_done or step == end or late):
-                run.validate()
+                early = run.validate()
+            if step % config.checkpoint_every == 0 or step == end or asked or late or early:
+                run.save()
             paused += time.perf_counter() - pause_start
+            if early:
+                b = run.best or {}
+                writer.log(
+                    f"early stop after step {step}: {config.early_stop} validation(s) without "
+                    f"a median below step {b.get('step')}'s {b.get('median_km', 0):.0f} km; "
+                    f"{BEST_FILE} holds that step's weights"
+                )
+                break
             if asked:
                 _log_stop(writer, config, stop.reason, step, env)
                 break

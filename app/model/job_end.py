@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from locdiff_core.run_layout import CHECKPOINT_FILE, STATE_FILE, checkpoint_step
+from locdiff_core.run_layout import CHECKPOINT_FILE, STATE_FILE, checkpoint_step, model_file
 
 LAST_LINES = 3  # of a failed job's own output, in its status
 _RANGE = re.compile(r"\btraining from step (\d+) to step (\d+)\b")
@@ -90,7 +90,7 @@ def job_end(
         if progress.total is not None:  # short of its end without a stop: --max-seconds
             return JobEnd("finished", f"{kind}: ended {progress.where(exact=False)}{resume}")
     if code == 0:
-        checkpoint = run_dir / CHECKPOINT_FILE if run_dir is not None else None
+        checkpoint = model_file(run_dir) if run_dir is not None else None
         saved = f"; checkpoint {checkpoint}" if checkpoint and checkpoint.is_file() else ""
         return JobEnd("finished", f"{kind}: finished {progress.where()}{saved}")
     if kill_asked:

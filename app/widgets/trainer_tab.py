@@ -39,6 +39,7 @@ from app.model.extra_options import option_problems, split_options
 from app.model.job_end import JobProgress, job_end
 from app.widgets.dialogs import PathField
 from app.widgets.training_curves import TrainingCurves
+from locdiff_core.run_layout import model_file
 
 POLL_MS = 500
 LOG_LINES = 5000
@@ -375,14 +376,15 @@ class TrainerTab(QWidget):
             self.status.setText(f"{self.job_kind}: killing…")
 
     def checkpoint(self) -> Path | None:
-        """The run folder's checkpoint, once one is on disk."""
+        """The run folder's checkpoint to use (its best validation's, else its last), once one
+        is on disk."""
         run = self._run_dir
         if run is None:
             try:
                 run = self.spec().run_dir if self.output.text() else None
             except ValueError:
                 run = None
-        return run / job.CHECKPOINT_FILE if run and (run / job.CHECKPOINT_FILE).is_file() else None
+        return model_file(run) if run and model_file(run).is_file() else None
 
     def copy_command(self) -> None:
         spec = self._checked(job.train_problems)

@@ -245,10 +245,10 @@ class PredictionWorker(QObject):
         None without a checkpoint. A checkpoint that is not there fails the load."""
         if not path:
             return None
-        from locdiff_core.checkpoint import checkpoint_path
+        from locdiff_core.run_layout import model_file
 
         try:
-            return os.stat(checkpoint_path(path)).st_mtime_ns
+            return os.stat(model_file(path)).st_mtime_ns
         except OSError:
             message = f"{path}: no checkpoint there; import another one"
             raise self._model_failed(ModelError(message, kind=ModelState.MISSING)) from None
