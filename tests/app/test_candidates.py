@@ -36,6 +36,18 @@ def test_any_candidate_is_accepted_and_the_exif_line_drawn(
     assert photo.confirmed is None
 
 
+def settled_view(qtbot, window) -> dict:
+    """The map's view once two reads 300 ms apart agree (an animated fit has ended)."""
+    view = map_state(qtbot, window)["view"]
+    for _ in range(30):
+        qtbot.wait(300)
+        again = map_state(qtbot, window)["view"]
+        if again == view:
+            return view
+        view = again
+    raise AssertionError(f"the map's view kept changing: {view}")
+
+
 def test_a_selection_on_screen_keeps_the_zoom(qtbot, make_window, gps_photos):
     window = make_window()
     add_photos(qtbot, window, gps_photos[:3])
@@ -44,11 +56,12 @@ def test_a_selection_on_screen_keeps_the_zoom(qtbot, make_window, gps_photos):
     window.photo_list.select_keys([a.key])
     qtbot.waitUntil(lambda: window._current == a.key, timeout=5_000)
     qtbot.waitUntil(lambda: window.views.idle, timeout=5_000)
-    before = map_state(qtbot, window)["view"]
+    before = settled_view(qtbot, window)  # the fit's animation has ended
     assert before["zoom"] >= 5  # fitted to the photo from the world view
     zoomed = []
     window.map.evaluate(f"locdiff.map.setView([{a.exif[0]}, {a.exif[1]}], 7); 1", zoomed.append)
     qtbot.waitUntil(lambda: bool(zoomed), timeout=5_000)
+    assert settled_view(qtbot, window)["zoom"] == 7  # the user's zoom, before the next pick
     window.photo_list.select_keys([b.key])  # taken nearby: on screen, so the view stays
     qtbot.waitUntil(lambda: window._current == b.key, timeout=5_000)
     qtbot.waitUntil(lambda: window.views.idle, timeout=5_000)
