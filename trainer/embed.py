@@ -48,6 +48,7 @@ from trainer.manifest import (
     merge_parts,
     part_folder,
     recorded,
+    skipped_keys,
 )
 
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -223,11 +224,9 @@ def build_dataset(
                 return ShardedWriter(folder, encoder.identity, config.shard_size)
 
             writer = _together(share, open_part)
-        entries = _together(share, lambda: recorded(out))
-        if config.retry_failed:
-            done = {k for k, e in entries.items() if e.outcome is Outcome.EMBEDDED}
-        else:
-            done = set(entries)
+        known = main.entries if main is not None else None  # read once, by its writer
+        entries = _together(share, lambda: recorded(out, known))
+        done = skipped_keys(entries, config.retry_failed)
         summary = EmbedSummary(skipped=len(done), notes=list(writer.notes))
         if main is not None and main is not writer:
             summary.notes[:0] = main.notes
@@ -244,12 +243,13 @@ def build_dataset(
         _embed(inputs, writer, encoder, config, summary, progress, cancel)
         summary.cancelled = cancel is not None and cancel()
         _together(share, lambda: None)  # every part is complete
-        if main is not None:
-            summary.notes += merge_parts(main)
-            summary.counts = Counter(e.outcome for e in main.entries.values())
-        else:
-            summary.counts = Counter(e.outcome for e in writer.entries.values())
-        _together(share, lambda: None)
+
+        def merge() -> None:
+            if main is not None:
+                summary.notes.extend(merge_parts(main))
+
+        _together(share, merge)  # a merge that fails stops every process with its message
+        summary.counts = Counter(e.outcome for e in (main or writer).entries.values())
     return summary
 
 

@@ -160,9 +160,7 @@ class ShardedWriter:
 
     def done(self, retry_failed: bool = False) -> set[str]:
         """Keys a rerun skips: all recorded ones, or only the embedded ones."""
-        if not retry_failed:
-            return set(self.entries)
-        return {k for k, e in self.entries.items() if e.outcome is Outcome.EMBEDDED}
+        return skipped_keys(self.entries, retry_failed)
 
     def add_row(self, key: str, embedding: np.ndarray, lat: float, lon: float, norm: float) -> None:
         """One embedded image: its unit ``embedding`` and the raw feature's length ``norm``."""
@@ -229,12 +227,22 @@ def part_folder(folder: Path, rank: int) -> Path:
     return folder / RANKS / f"rank-{rank:03d}"
 
 
-def recorded(folder: Path) -> dict[str, Entry]:
-    """What a dataset records for each key: its manifest's lines, then its part folders'."""
-    entries = read_manifest(folder) if folder.is_dir() else []
+def skipped_keys(entries: dict[str, Entry], retry_failed: bool = False) -> set[str]:
+    """Keys a rerun skips: all recorded ones, or only the embedded ones."""
+    if not retry_failed:
+        return set(entries)
+    return {k for k, e in entries.items() if e.outcome is Outcome.EMBEDDED}
+
+
+def recorded(folder: Path, known: dict[str, Entry] | None = None) -> dict[str, Entry]:
+    """What a dataset records for each key: its manifest's lines (``known``: those already
+    read, by the dataset's :class:`ShardedWriter`), then its part folders'."""
+    if known is None:
+        known = latest(read_manifest(folder)) if folder.is_dir() else {}
+    entries = dict(known)
     for part in part_folders(folder):
-        entries += read_manifest(part)
-    return latest(entries)
+        entries.update(latest(read_manifest(part)))
+    return entries
 
 
 def merge_parts(main: ShardedWriter) -> list[str]:

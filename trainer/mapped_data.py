@@ -47,7 +47,7 @@ from trainer.data import (
 
 CONVERT_HINT = "convert the dataset once with `locdiff dataset convert {path}`"
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")  # a zip member's local file header (30 bytes)
-_CHUNK = 200_000  # rows per piece when ids are hashed or fingerprinted
+_CHUNK = 200_000  # ids read at a time when they are checked for repeats
 
 
 class Column:
@@ -112,7 +112,7 @@ class Column:
                 out[group] = self.parts[k][local[group]]
                 _release(self.maps[k])
         if self.name == "embedding":
-            out = self._checked(out.astype(np.float32), shard, local)
+            out = self._checked(out.astype(np.float32, copy=False), shard, local)
         return out
 
     def _read(self, shard: np.ndarray, local: np.ndarray) -> np.ndarray:
@@ -143,12 +143,6 @@ class Column:
                 f"{col} is {float(out[i, col])}, not a finite float32; drop or re-embed that image"
             )
         return out
-
-    def chunks(self, rows: np.ndarray | None = None, size: int = _CHUNK):
-        """The values of ``rows`` (default all) in pieces of ``size`` rows."""
-        rows = np.arange(len(self)) if rows is None else np.asarray(rows)
-        for start in range(0, len(rows), size):
-            yield self.rows(rows[start : start + size])
 
 
 @dataclass(frozen=True)
