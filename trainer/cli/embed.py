@@ -178,6 +178,10 @@ def run_embed(args: argparse.Namespace) -> int:
         bars = StageBars() if share.rank == 0 else None
         try:
             summary = build_dataset(config, encoder, progress=bars, share=share)
+            if env is not None:  # every process is past its last message before any closes
+                import torch.distributed as dist
+
+                dist.barrier()
         finally:
             if bars is not None:
                 bars.close()
