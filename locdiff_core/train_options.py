@@ -15,11 +15,17 @@ from pathlib import Path
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
     """Add every ``locdiff train`` option to ``parser`` (dests as in ``TrainConfig``, except
-    ``bottleneck``, ``loss``, ``kl_estimator``, ``anchors`` and ``cond_drop``)."""
+    ``bottleneck``, ``loss``, ``kl_estimator``, ``anchors``, ``cond_drop`` and ``cond_noise``)."""
     add = parser.add_argument
     add("--data", type=Path, metavar="TRAIN", help="embedding dataset (required for a new run)")
     add("--out", type=Path, metavar="RUN_DIR", help="run folder (required for a new run)")
     add("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    add(
+        "--recipe",
+        choices=["default", "paper"],
+        help="a named set of the settings below (default; paper: the paper's Appendix A.7); "
+        "options given override it",
+    )
     add("--val", type=Path, metavar="VAL", help="a separate validation dataset")
     add("--val-fraction", type=float, metavar="F", help="hold out this share of TRAIN instead")
     add(
@@ -47,6 +53,25 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     add("--widths", help="CS-UNet widths before the bottleneck (1024,512,256)")
     add("--bottleneck", type=int, help="paper: 32 or 128 (128)")
     add("--dropout", type=float, help="(0.3)")
+    add(
+        "--cond-rms-norm",
+        type=int,
+        choices=[0, 1],
+        metavar="0|1",
+        help="1: the network rescales each condition to RMS 1 per value",
+    )
+    add(
+        "--ema-decay",
+        type=float,
+        metavar="D",
+        help="sample, validate and save an average of the weights (e.g. 0.999; 0: none)",
+    )
+    add(
+        "--cond-noise",
+        type=float,
+        metavar="S",
+        help="noise added to training conditions, relative to their RMS (1: cosine ~0.7; 0)",
+    )
     add("--loss", choices=["shdd_kl", "mse", "cosine"], help="(shdd_kl)")
     add(
         "--kl-estimator",

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from locdiff_core.diffusion import DiffusionConfig
+from locdiff_core.diffusion import DiffusionConfig, LossKind, Prediction
+from locdiff_core.shdd import KLEstimator
 from locdiff_core.shdd.harmonics import check_degree
 
 
@@ -51,6 +52,8 @@ class TrainConfig:
     widths: tuple[int, ...] = (1024, 512, 256)
     dim_bottleneck: int = 128
     dropout: float = 0.3
+    cond_rms_norm: bool = True  # the network rescales each condition to RMS 1 (nn.cs_unet)
+    ema_decay: float = 0.0  # > 0: sample and validate with an EMA of the weights (trainer.ema)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     log_every: int = 50  # steps between metrics lines
     checkpoint_every: int = 1000  # steps between checkpoints (and one at the end)
@@ -76,6 +79,8 @@ class TrainConfig:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) (0: no average), got {self.ema_decay}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -131,11 +136,58 @@ class TrainConfig:
         kw["betas"] = tuple(kw["betas"])
         kw["widths"] = tuple(kw["widths"])
         kw["diffusion"] = DiffusionConfig.from_dict(kw["diffusion"])
+        for name, value in _ADDED.items():  # what runs saved before these settings existed did
+            kw.setdefault(name, value)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(kw.keys() - known)
         if unknown:
             raise ValueError(f"unknown training settings {unknown}; upgrade locdiff")
         return cls(**kw)
+
+
+#: Named recipes: the settings each sets over TrainConfig's defaults (``diffusion`` for the
+#: diffusion's). ``paper``: the paper's Appendix A.7 (Adam 1e-4 constant, weight decay 5e-4,
+#: dropout 0.3, the CS-UNet of Fig. 2b, T = 100, clean-latent prediction, 2048 uniform KL
+#: anchors, no weight average, no condition noise).
+RECIPES: dict[str, dict] = {
+    "paper": {
+        "lr": 1e-4,
+        "lr_schedule": LRSchedule.CONSTANT,
+        "warmup_steps": 0,
+        "betas": (0.9, 0.99),
+        "weight_decay": 5e-4,
+        "widths": (1024, 512, 256),
+        "dim_bottleneck": 128,
+        "dropout": 0.3,
+        "cond_rms_norm": False,
+        "ema_decay": 0.0,
+        "diffusion": {
+            "num_steps": 100,
+            "prediction": Prediction.X0,
+            "loss": LossKind.SHDD_KL,
+            "kl_estimator": KLEstimator.UNIFORM,
+            "num_anchors": 2048,
+            "cond_drop_prob": 0.0,
+            "cond_noise": 0.0,
+        },
+    },
+    "default": {},
+}
+
+
+def with_recipe(config: TrainConfig, name: str) -> TrainConfig:
+    """``config`` with the settings of the recipe ``name`` (``ValueError`` lists the names)."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; the recipes are {', '.join(RECIPES)}")
+    settings = dict(RECIPES[name])
+    diffusion = settings.pop("diffusion", {})
+    return dataclasses.replace(
+        config, **settings, diffusion=dataclasses.replace(config.diffusion, **diffusion)
+    )
+
+
+#: Settings added after runs were first saved, with the value those runs trained with.
+_ADDED = {"ema_decay": 0.0, "cond_rms_norm": False}
 
 
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:

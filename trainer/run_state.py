@@ -2,7 +2,8 @@
 
 Beside ``checkpoint.safetensors`` (the model a predictor loads) every save writes
 ``training_state.pt``: the step, the :class:`~trainer.config.TrainConfig` (JSON), a
-fingerprint of the training rows, the model's weights and Adam's state, and the
+fingerprint of the training rows, the model's weights and Adam's state (and, with
+``ema_decay``, the weight average of :mod:`trainer.ema`), and the
 :func:`~locdiff_core.checkpoint.content_sha256` of all of these. It holds tensors and plain
 values only and is read with ``torch.load(weights_only=True)``, so it can never run code;
 reading it checks the sha256 (a state damaged on disk is refused, naming the file) and that
@@ -61,6 +62,7 @@ class TrainingState:
     optimizer: dict
     checked: bool = True  # False: saved without a sha256, so damage could not be detected
     best: dict | None = None  # the best validation so far: step, median_km, stale (see train)
+    ema: dict[str, Tensor] | None = None  # the weight average (trainer.ema), with ema_decay
 
 
 def fingerprint(ids, rows: np.ndarray, dim: int) -> dict:
@@ -81,6 +83,7 @@ def save_training_state(
     model: torch.nn.Module,
     optimizer,
     best: dict | None = None,
+    ema: dict[str, Tensor] | None = None,
 ) -> Path:
     blob = {
         "format": _FORMAT,
@@ -93,6 +96,8 @@ def save_training_state(
     }
     if best is not None:
         blob["best"] = json.dumps(best)
+    if ema is not None:
+        blob["ema"] = ema
     blob["sha256"] = content_sha256(blob)
     buf = io.BytesIO()
     torch.save(blob, buf)
@@ -128,6 +133,7 @@ def parse_training_state(data: bytes, source: str) -> TrainingState:
             blob["optimizer"],
             checked=recorded is not None,
             best=json.loads(blob["best"]) if "best" in blob else None,
+            ema=blob.get("ema"),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{source}: damaged training state ({exc})") from exc
@@ -141,6 +147,7 @@ def _check_finite(blob: dict, source: str) -> None:
         return list(value.items()) if isinstance(value, dict) else []
 
     named = [(f"model tensor {k!r}", v) for k, v in entries(blob.get("model"))]
+    named += [(f"weight-average tensor {k!r}", v) for k, v in entries(blob.get("ema"))]
     optimizer = blob.get("optimizer")
     for index, moments in entries(optimizer.get("state") if isinstance(optimizer, dict) else None):
         named += [(f"optimizer state {k!r} of parameter {index}", v) for k, v in entries(moments)]

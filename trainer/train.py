@@ -39,11 +39,8 @@ rank 0 writes.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -58,11 +55,13 @@ from locdiff_core.geo import great_circle_km
 from locdiff_core.metrics import summarize
 from locdiff_core.nn import CSUNet, CSUNetConfig
 from locdiff_core.predictor import Predictor, PredictorConfig
-from locdiff_core.run_layout import BEST_FILE, LOG_FILE, METRICS_FILE, STOP_FILE
+from locdiff_core.run_layout import BEST_FILE, STOP_FILE
 from trainer import distributed, run_state
 from trainer.config import LRSchedule, Precision, TrainConfig, learning_rate
 from trainer.data import EmbeddingSet
+from trainer.ema import WeightAverage
 from trainer.mapped_data import open_embeddings
+from trainer.run_writer import RunWriter, progress_bar
 
 __all__ = [
     "LRSchedule",
@@ -77,35 +76,6 @@ __all__ = [
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-class RunWriter:
-    """Everything a run writes besides the checkpoint; only the main process writes."""
-
-    def __init__(self, out: Path, is_main: bool = True, echo: Callable[[str], None] | None = None):
-        self.out, self.is_main = out, is_main
-        self.echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
-        if is_main:
-            out.mkdir(parents=True, exist_ok=True)
-
-    def _append(self, name: str, line: str) -> None:
-        with open(self.out / name, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-
-    def log(self, line: str, echo: bool = True) -> None:
-        if self.is_main:
-            self._append(LOG_FILE, f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}")
-            if echo:
-                self.echo(line)
-
-    def metrics(self, record: dict) -> None:
-        if self.is_main:
-            self._append(METRICS_FILE, json.dumps(record))
-
-
-def _progress_bar(done: int, total: int, width: int = 30) -> str:
-    frac = min(done / max(total, 1), 1.0)
-    return "[" + "#" * round(frac * width) + "." * (width - round(frac * width)) + "]"
 
 
 def validate_model(
@@ -160,6 +130,7 @@ def _build_model(config: TrainConfig, dim_cond: int, device: torch.device) -> CS
         widths=tuple(config.widths),
         dim_bottleneck=config.dim_bottleneck,
         dropout=config.dropout,
+        cond_rms_norm=config.cond_rms_norm,
     )
     model = CSUNet(model_cfg).to(device)
     if config.diffusion.cond_drop_prob == 0:
@@ -197,10 +168,16 @@ class _Run:
             weight_decay=config.weight_decay,
         )
         self.step, self.saved = 0, None  # saved: the step of the last checkpoint written
-        if self.plan.state is not None:
-            self.model.load_state_dict(self.plan.state.model)
-            self.optimizer.load_state_dict(self.plan.state.optimizer)
-            self.step = self.saved = self.plan.state.step
+        self.ema = WeightAverage(self.model, config.ema_decay) if config.ema_decay else None
+        state = self.plan.state
+        if state is not None:
+            self.model.load_state_dict(state.model)
+            self.optimizer.load_state_dict(state.optimizer)
+            self.step = self.saved = state.step
+            if self.ema is not None:
+                if state.ema is None:
+                    raise ValueError(f"{config.out}: the training state holds no weight average")
+                self.ema.load_state_dict(state.ema)
         # The best validation so far (rank 0): {"step", "median_km", "stale"}, where stale
         # counts the validations since it; kept in the training state for a resume.
         self.best = self.plan.state.best if self.plan.state is not None else None
@@ -279,7 +256,9 @@ class _Run:
         if device.type == "cuda":
             torch.cuda.manual_seed(seed)
         self.gen.manual_seed(_seed_for(c.seed, self.step))  # the global batch's randomness
-        draws = self.diffusion.draw(B, c.degree, generator=self.gen, device=device)
+        draws = self.diffusion.draw(
+            B, c.degree, dim_cond=self.data.dim, generator=self.gen, device=device
+        )
         self.model.train()
         self.nonfinite.zero_()
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -314,6 +293,8 @@ class _Run:
             group["lr"] = lr
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model, self.step)
         self.step += 1
         return loss_total / B, lr, asked_n > 0, late_n > 0
 
@@ -324,6 +305,12 @@ class _Run:
             self.raw_model.config, self.config.diffusion, self.data.encoder, self.facts | extra
         )
 
+    def sampled(self):
+        """The network as it samples: holding the weight average while inside, if any."""
+        if self.ema is None:
+            return contextlib.nullcontext(self.raw_model)
+        return self.ema.applied(self.raw_model)
+
     def save(self) -> None:
         """Checkpoint and training state (rank 0, between barriers); never non-finite weights."""
         if not all(bool(torch.isfinite(p).all()) for p in self.raw_model.parameters()):
@@ -332,7 +319,8 @@ class _Run:
         distributed.barrier(self.env)
         if self.env.is_main:
             out = self.config.out
-            save_checkpoint(out, self.raw_model, self.checkpoint_config())
+            with self.sampled() as model:
+                save_checkpoint(out, model, self.checkpoint_config())
             run_state.save_training_state(
                 out,
                 self.step,
@@ -341,6 +329,7 @@ class _Run:
                 self.raw_model,
                 self.optimizer,
                 self.best,
+                ema=None if self.ema is None else self.ema.state_dict(),
             )
         self.saved = self.step
         distributed.barrier(self.env)
@@ -354,15 +343,18 @@ class _Run:
         if self.env.is_main:
             at, epoch = self.step, (self.step - 1) // self.steps_per_epoch
             plan, ckpt = self.plan, self.checkpoint_config()
-            result = validate_model(self.raw_model, ckpt, plan.val, self.config, plan.val_rows)
-            self.writer.metrics({"step": at, "epoch": epoch, "time": time.time(), "val": result})
-            best = result["best"]
-            self.writer.log(
-                f"validation at step {at} (epoch {epoch}): best guess {best['acc_750km']:.1f}% "
-                f"within 750 km, {best['acc_200km']:.1f}% within 200 km, median "
-                f"{best['median_km']:.0f} km"
-            )
-            stop = self._keep_best(best["median_km"], ckpt)
+            with self.sampled() as model:  # the weights the run samples with
+                result = validate_model(model, ckpt, plan.val, self.config, plan.val_rows)
+                self.writer.metrics(
+                    {"step": at, "epoch": epoch, "time": time.time(), "val": result}
+                )
+                best = result["best"]
+                self.writer.log(
+                    f"validation at step {at} (epoch {epoch}): best guess "
+                    f"{best['acc_750km']:.1f}% within 750 km, {best['acc_200km']:.1f}% within "
+                    f"200 km, median {best['median_km']:.0f} km"
+                )
+                stop = self._keep_best(best["median_km"], ckpt)
         flag = torch.tensor([float(stop)], dtype=torch.float64, device=self.env.device)
         return distributed.all_reduce_sum(self.env, flag)[0] > 0
 
@@ -417,7 +409,7 @@ def _train(config: TrainConfig, env: distributed.DistEnv, writer: RunWriter, res
                 }
                 writer.metrics(record)
                 writer.log(
-                    f"{_progress_bar(step, end)} step {step}/{end} epoch {epoch} "
+                    f"{progress_bar(step, end)} step {step}/{end} epoch {epoch} "
                     f"loss {record['loss']:.4f} {record['samples_per_s']:.0f} samples/s"
                 )
                 window_loss, window_n, window_t, paused = 0.0, 0, now, 0.0

@@ -4,6 +4,12 @@ The CS-UNet stacks C-Siren blocks (:mod:`siren`) that narrow from the SHDD dimen
 to a bottleneck and widen back, with UNet skip connections (the widening blocks also see the
 narrowing block of the same width), and a final linear layer back to ``(L+1)^2``. Every block
 sees the sinusoidal embedding of the timestep passed through a small MLP, and the condition.
+
+With ``cond_rms_norm`` each condition is first rescaled to a root mean square of 1 per value.
+A unit-norm image embedding of C values has values of about ``1 / sqrt(C)`` (0.036 for CLIP
+ViT-L/14), so at initialisation its projection in every block is some 20 times smaller than
+the latent's (which has unit variance), and Adam at 1e-4 needs thousands of steps to grow the
+projection's weights before the condition counts; rescaled, it counts from the first step.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class CSUNetConfig:
     w0: float = 1.0  # SIREN frequency of the sine activations
     # Classifier-free guidance: a learned "no condition" embedding replaces c when dropped.
     learn_null_condition: bool = True
+    cond_rms_norm: bool = False  # rescale each condition to RMS 1 (module docstring)
 
     @property
     def dim_latent(self) -> int:
@@ -67,6 +74,7 @@ CSUNET_FIELDS = {
     "dropout": Real(0.0, 1.0, open_hi=True),
     "w0": Real(0.0, 1000.0, open_lo=True),  # the SIREN paper uses 30; the default is 1
     "learn_null_condition": Flag(),
+    "cond_rms_norm": Flag(),
 }
 
 
@@ -113,6 +121,9 @@ class CSUNet(nn.Module):
         self, x: Tensor, t: Tensor, cond: Tensor, drop_cond: Tensor | None = None
     ) -> Tensor:
         """``drop_cond [B]`` (bool) replaces those rows' condition by the null condition."""
+        if self.config.cond_rms_norm:
+            rms = cond.norm(dim=-1, keepdim=True) / math.sqrt(cond.shape[-1])
+            cond = cond / rms.clamp_min(1e-12)
         if drop_cond is not None:
             cond = torch.where(drop_cond[:, None], self.null_cond.to(cond.dtype), cond)
         t_emb = self.time_mlp(timestep_embedding(t, self.config.dim_time).to(x.dtype))

@@ -12,3 +12,15 @@ def arrays():
         "lon": np.array([2.35, 151.21, 0.0, 10.0, -170.0]),
         "id": np.array(["paris", "sydney", "null island", "north", "south"]),
     }
+
+
+@pytest.fixture
+def train_val(tmp_path):
+    """A folder with a small generated ``train.npz`` (400 rows, D = 16) and ``val.npz`` (40)."""
+    from trainer.data import save_embeddings
+    from trainer.synthetic import SyntheticTask
+
+    task = SyntheticTask(dim_cond=16)
+    save_embeddings(tmp_path / "train.npz", *task.sample(400, seed=1))
+    save_embeddings(tmp_path / "val.npz", *task.sample(40, seed=2))
+    return tmp_path

@@ -12,30 +12,20 @@ from locdiff_core.checkpoint import load_checkpoint, model_file, read_config
 from locdiff_core.run_layout import BEST_FILE, CHECKPOINT_FILE
 from trainer import run_state
 from trainer import train as train_module
-from trainer.data import save_embeddings
-from trainer.synthetic import SyntheticTask
 from trainer.train import RunWriter, TrainConfig, train
 
 TINY = {"widths": (32,), "dim_bottleneck": 16, "dropout": 0.0, "lr": 1e-3, "degree": 6}
 
 
-@pytest.fixture
-def data(tmp_path):
-    task = SyntheticTask(dim_cond=16)
-    save_embeddings(tmp_path / "train.npz", *task.sample(400, seed=1))
-    save_embeddings(tmp_path / "val.npz", *task.sample(40, seed=2))
-    return tmp_path
-
-
-def config(data, **extra) -> TrainConfig:
-    fields = {"data": data / "train.npz", "val": data / "val.npz", "out": data / "run"}
+def config(folder, **extra) -> TrainConfig:
+    fields = {"data": folder / "train.npz", "val": folder / "val.npz", "out": folder / "run"}
     return TrainConfig(
         **(fields | {"batch_size": 100, "val_samples": 4, "val_steps": 4} | TINY | extra)
     )
 
 
-def test_the_best_validation_is_kept_and_loaded_from_a_run_folder(data):
-    cfg = config(data, epochs=5)
+def test_the_best_validation_is_kept_and_loaded_from_a_run_folder(train_val):
+    cfg = config(train_val, epochs=5)
     train(cfg, RunWriter(cfg.out, echo=lambda line: None))
     records = [json.loads(x) for x in (cfg.out / "metrics.jsonl").read_text().splitlines()]
     vals = [(r["val"]["best"]["median_km"], r["step"]) for r in records if "val" in r]
@@ -66,10 +56,12 @@ def _scripted(monkeypatch, medians: list[float]) -> None:
     monkeypatch.setattr(train_module, "validate_model", validate_model)
 
 
-def test_early_stop_ends_a_run_that_stopped_improving_and_a_resume_counts_on(data, monkeypatch):
+def test_early_stop_ends_a_run_that_stopped_improving_and_a_resume_counts_on(
+    train_val, monkeypatch
+):
     lines = []
     _scripted(monkeypatch, [500.0, 400.0, 450.0, 420.0])
-    cfg = config(data, epochs=10, early_stop=2)
+    cfg = config(train_val, epochs=10, early_stop=2)
     train(cfg, RunWriter(cfg.out, echo=lines.append))
     log = "\n".join(lines)
     assert "early stop after step 16: 2 validation(s) without a median below step 8's 400 km" in log
@@ -80,10 +72,14 @@ def test_early_stop_ends_a_run_that_stopped_improving_and_a_resume_counts_on(dat
     # a resume with more patience carries the count on: one more worse validation stops it
     _scripted(monkeypatch, [430.0, 390.0])
     lines.clear()
-    train(config(data, epochs=10, early_stop=3), RunWriter(cfg.out, echo=lines.append), resume=True)
+    train(
+        config(train_val, epochs=10, early_stop=3),
+        RunWriter(cfg.out, echo=lines.append),
+        resume=True,
+    )
     assert any("early stop after step 20: 3 validation(s)" in x for x in lines)
 
 
-def test_early_stop_needs_a_non_negative_count(data):
+def test_early_stop_needs_a_non_negative_count(train_val):
     with pytest.raises(ValueError, match="early_stop must be >= 0"):
-        config(data, early_stop=-1).validate()
+        config(train_val, early_stop=-1).validate()

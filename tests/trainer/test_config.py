@@ -65,3 +65,32 @@ def test_inconsistent_settings_are_refused():
         dataclasses.replace(BASE, val_min_km=1.0).validate()
     with pytest.raises(ValueError, match="accum_steps"):
         dataclasses.replace(BASE, accum_steps=0).validate()
+
+
+def test_recipes_set_what_they_name_and_the_command_line_offers_each():
+    import argparse
+
+    from locdiff_core.shdd import KLEstimator
+    from locdiff_core.train_options import add_train_options
+    from trainer.config import RECIPES, with_recipe
+
+    paper = with_recipe(BASE, "paper")
+    assert paper.lr == 1e-4 and paper.lr_schedule is LRSchedule.CONSTANT and paper.dropout == 0.3
+    assert paper.ema_decay == 0 and not paper.cond_rms_norm and paper.diffusion.cond_noise == 0
+    assert paper.diffusion.kl_estimator is KLEstimator.UNIFORM
+    assert with_recipe(BASE, "default") == BASE
+    with pytest.raises(ValueError, match="the recipes are paper, default"):
+        with_recipe(BASE, "fast")
+    parser = argparse.ArgumentParser()
+    add_train_options(parser)
+    (action,) = [a for a in parser._actions if a.dest == "recipe"]
+    assert sorted(action.choices) == sorted(RECIPES)
+
+
+def test_a_state_saved_before_newer_settings_existed_reads_as_it_trained():
+    saved = BASE.to_dict()
+    for name in ("ema_decay", "cond_rms_norm"):
+        del saved[name]
+    del saved["diffusion"]["cond_noise"]
+    old = TrainConfig.from_dict(saved)
+    assert old.ema_decay == 0 and old.cond_rms_norm is False and old.diffusion.cond_noise == 0

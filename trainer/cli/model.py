@@ -40,6 +40,7 @@ _DIFFUSION = {
     "kl_estimator": "kl_estimator",
     "anchors": "num_anchors",
     "cond_drop": "cond_drop_prob",
+    "cond_noise": "cond_noise",
 }
 
 
@@ -48,14 +49,16 @@ def train_config(args: argparse.Namespace):
     over the run's saved settings with ``--resume``."""
     from locdiff_core.diffusion import LossKind
     from locdiff_core.shdd import KLEstimator
-    from trainer.config import LRSchedule, Precision, TrainConfig
+    from trainer.config import LRSchedule, Precision, TrainConfig, with_recipe
     from trainer.run_state import read_saved_config
 
     given = {}
-    skip = {"command", "func", "resume", *_DIFFUSION}
+    skip = {"command", "func", "resume", "recipe", *_DIFFUSION}
     for name, value in vars(args).items():
         if name not in skip and value is not None:
             given[_FIELD.get(name, name)] = value
+    if "cond_rms_norm" in given:
+        given["cond_rms_norm"] = bool(given["cond_rms_norm"])
     if "widths" in given:
         try:
             given["widths"] = tuple(int(w) for w in given["widths"].split(",") if w.strip())
@@ -77,12 +80,14 @@ def train_config(args: argparse.Namespace):
     if args.resume is not None:
         if args.out is not None and args.out.resolve() != args.resume.resolve():
             raise ValueError(f"--out {args.out} differs from --resume {args.resume}; drop --out")
+        if args.recipe is not None:
+            raise ValueError("a resumed run keeps its settings; drop --recipe")
         base = read_saved_config(args.resume)
         given["out"] = args.resume
     else:
         if args.data is None or args.out is None:
             raise ValueError("a new run needs --data TRAIN and --out RUN_DIR (or --resume RUN_DIR)")
-        base = TrainConfig(data=args.data, out=args.out)
+        base = with_recipe(TrainConfig(data=args.data, out=args.out), args.recipe or "default")
     given["diffusion"] = dataclasses.replace(base.diffusion, **diffusion)
     return dataclasses.replace(base, **given)
 

@@ -1,5 +1,7 @@
 """CS-UNet shapes, the timestep embedding and the condition path."""
 
+import dataclasses
+
 import torch
 
 from locdiff_core.nn import CSUNet, CSUNetConfig, timestep_embedding
@@ -37,3 +39,17 @@ def test_condition_changes_output_and_dropping_uses_the_null_condition():
     dropped = net(x, t, c, drop_cond=torch.tensor([True, False]))
     null = net(x, t, net.null_cond.detach().expand(2, -1))
     assert torch.allclose(dropped[0], null[0]) and torch.allclose(dropped[1], net(x, t, c)[1])
+
+
+def test_a_network_with_rms_normed_conditions_ignores_their_scale_and_old_configs_do_not():
+    torch.manual_seed(0)
+    cfg = CSUNetConfig(degree=3, dim_cond=6, widths=(16,), dim_bottleneck=8, dropout=0.0)
+    normed = CSUNet(dataclasses.replace(cfg, cond_rms_norm=True)).eval()
+    x, t, c = torch.randn(3, 16), torch.tensor([1, 50, 99]), torch.randn(3, 6)
+    torch.testing.assert_close(normed(x, t, c), normed(x, t, 40.0 * c))
+    assert not torch.allclose(normed(x, t, c), normed(x, t, c.roll(1, dims=1)))
+    plain = CSUNet(cfg).eval()
+    assert not torch.allclose(plain(x, t, c), plain(x, t, 40.0 * c))
+    # a config saved before the setting existed reads as without it
+    raw = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "cond_rms_norm"}
+    assert CSUNetConfig.from_dict(raw).cond_rms_norm is False
