@@ -79,7 +79,9 @@ def test_recipes_set_what_they_name_and_the_command_line_offers_each():
     assert paper.ema_decay == 0 and not paper.cond_rms_norm and paper.diffusion.cond_noise == 0
     assert paper.diffusion.kl_estimator is KLEstimator.UNIFORM
     assert with_recipe(BASE, "default") == BASE
-    with pytest.raises(ValueError, match="the recipes are paper, default"):
+    tuned = with_recipe(BASE, "tuned")
+    assert tuned.cond_rms_norm and tuned.ema_decay == 0.999 and tuned.lr == 3e-4
+    with pytest.raises(ValueError, match="the recipes are paper, default, tuned"):
         with_recipe(BASE, "fast")
     parser = argparse.ArgumentParser()
     add_train_options(parser)
