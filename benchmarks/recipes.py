@@ -29,23 +29,22 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dev_task import KS, knn_guesses, scores  # noqa: E402
 from tables import print_table  # noqa: E402
 
+from locdiff_core.atomic_file import atomic_write  # noqa: E402
 from locdiff_core.run_layout import METRICS_FILE, STATE_FILE  # noqa: E402
 from trainer.config import TrainConfig, with_recipe  # noqa: E402
 from trainer.data import load_embeddings  # noqa: E402
-from trainer.train import RunWriter, train  # noqa: E402
+from trainer.train import RunWriter, train, validation_subset  # noqa: E402
 
 METRICS = ("acc_200km", "acc_750km", "acc_2500km", "median_km")
 
 
-def _value(field_type: object, current: object, text: str) -> object:
+def _value(current: object, text: str) -> object:
     """``text`` parsed as the type of a setting's current value."""
     if isinstance(current, enum.Enum):
         return type(current)(text)
@@ -66,9 +65,9 @@ def apply_variant(config: TrainConfig, spec: str) -> tuple[str, TrainConfig]:
         key, _, text = item.partition("=")
         if key.startswith("diffusion."):
             key = key.removeprefix("diffusion.")
-            diffusion[key] = _value(None, getattr(config.diffusion, key), text)
+            diffusion[key] = _value(getattr(config.diffusion, key), text)
         else:
-            top[key] = _value(None, getattr(config, key), text)
+            top[key] = _value(getattr(config, key), text)
     diff = dataclasses.replace(config.diffusion, **diffusion)
     return name, dataclasses.replace(config, **top, diffusion=diff)
 
@@ -81,14 +80,14 @@ def run_once(config: TrainConfig) -> list[dict]:
             train(config, RunWriter(config.out, echo=lambda line: None), resume=True)
         else:
             train(config, RunWriter(config.out, echo=lambda line: None))
-        done.write_text(json.dumps(config.to_dict()))
+        write_json(done, config.to_dict())
     lines = (config.out / METRICS_FILE).read_text().splitlines()
     return [r for r in map(json.loads, lines) if "val" in r]
 
 
-def scored_rows(num_val: int, val_items: int) -> np.ndarray:
-    """The held-out rows a run's validation scores (``trainer.train.validate_model``)."""
-    return np.random.default_rng(0).permutation(num_val)[: min(num_val, val_items)]
+def write_json(path: Path, value: object) -> None:
+    with atomic_write(path) as fh:
+        fh.write(json.dumps(value, indent=1).encode("utf-8"))
 
 
 def subset_votes(task: Path, held: str, val_items: int) -> dict[str, dict]:
@@ -98,7 +97,7 @@ def subset_votes(task: Path, held: str, val_items: int) -> dict[str, dict]:
         return json.loads(cache.read_text())
     train_set = load_embeddings(task / f"{held}_train.npz")
     val = load_embeddings(task / f"{held}_val.npz")
-    rows = scored_rows(len(val.lat), val_items)
+    rows = validation_subset(len(val.lat), val_items)
     votes = {
         f"{k}-NN vote": scores(
             knn_guesses(train_set.embedding, train_set.lat, train_set.lon, val.embedding[rows], k),
@@ -107,7 +106,7 @@ def subset_votes(task: Path, held: str, val_items: int) -> dict[str, dict]:
         )
         for k in KS
     }
-    cache.write_text(json.dumps(votes, indent=1))
+    write_json(cache, votes)
     return votes
 
 

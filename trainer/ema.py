@@ -8,7 +8,7 @@ step))``, so the first steps are not held back by the random initial weights.
 
 With an EMA a run's ``checkpoint.safetensors`` and ``best.safetensors`` hold the averaged
 weights and validation scores them; ``training_state.pt`` keeps both (training continues from
-the trained weights). Every process keeps the same average (DDP gives them the same weights).
+the trained weights). Only the main process keeps it: it alone validates and saves.
 """
 
 from __future__ import annotations

@@ -78,6 +78,12 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+def validation_subset(num_rows: int, val_items: int) -> np.ndarray:
+    """The positions, among ``num_rows`` validation rows, that a validation scores: a fixed
+    random ``val_items`` of them (the same for every validation of every run)."""
+    return np.random.default_rng(0).permutation(num_rows)[: min(num_rows, val_items)]
+
+
 def validate_model(
     model: CSUNet,
     config: CheckpointConfig,
@@ -88,8 +94,7 @@ def validate_model(
     """Accuracies of the best guess and the centre on a fixed subset of ``data`` (of its
     ``rows`` when given)."""
     rows = np.arange(len(data)) if rows is None else np.asarray(rows)
-    n = min(len(rows), train.val_items)
-    rows = rows[np.random.default_rng(0).permutation(len(rows))[:n]]
+    rows = rows[validation_subset(len(rows), train.val_items)]
     was_training = model.training
     predictor = Predictor(model, config)
     cfg = PredictorConfig(num_samples=train.val_samples, num_steps=train.val_steps, seed=train.seed)
@@ -168,7 +173,9 @@ class _Run:
             weight_decay=config.weight_decay,
         )
         self.step, self.saved = 0, None  # saved: the step of the last checkpoint written
-        self.ema = WeightAverage(self.model, config.ema_decay) if config.ema_decay else None
+        # Only rank 0 samples (validation, checkpoints), so only it keeps the average.
+        keep_average = config.ema_decay > 0 and env.is_main
+        self.ema = WeightAverage(self.model, config.ema_decay) if keep_average else None
         state = self.plan.state
         if state is not None:
             self.model.load_state_dict(state.model)
