@@ -25,8 +25,13 @@ Then every baseline on both, in the same run (% within 200/750/2500 km and the m
 error): k-NN votes over the training pairs (cosine neighbours; the centre of the densest 500
 km cluster of the k neighbours' locations; k = 1, 4, 16, 64), retrieval over a uniform grid
 (the nearest of 20,000 Fibonacci points by the encoder's clean features: what the encoder
-itself knows), and the unconditional guess (the densest 500 km cluster of all training
-locations, the same point for every photo).
+itself knows), the unconditional guess (the densest 500 km cluster of all training
+locations, the same point for every photo), and a cell classifier: a plain two-layer MLP
+(GELU, 1024 wide, dropout 0.3, AdamW) trained for ``--classifier-epochs`` on the training
+pairs to name the nearest of 2,000 Fibonacci cells (about 450 km apart), guessing the most
+probable cell's centre (PlaNet's approach): what a small network learns from the same pairs.
+Its guesses on the held-out rows are saved as ``{held}_classifier.npy`` for the recipe
+benchmarks.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from trainer.data import save_embeddings  # noqa: E402
 from trainer.split import drop_near, split_by_distance  # noqa: E402
 
 CLUSTER_KM = 500.0
+CELLS = 2000
 KS = (1, 4, 16, 64)
 
 
@@ -93,6 +99,35 @@ def knn_guesses(train_c, train_lat, train_lon, val_c, k: int) -> np.ndarray:
     return out
 
 
+def cell_classifier(train_c, train_lat, train_lon, val_c, epochs: int, seed: int) -> np.ndarray:
+    """Guesses ``[N, 2]`` of the cell classifier (module docstring) for ``val_c``."""
+    cell_lat, cell_lon = (t.numpy() for t in fibonacci_lattice(CELLS))
+    cells = unit_xyz(cell_lat, cell_lon)
+    label = torch.from_numpy(np.argmax(unit_xyz(train_lat, train_lon) @ cells.T, axis=1))
+
+    def rms1(c: np.ndarray) -> torch.Tensor:
+        t = torch.as_tensor(np.asarray(c), dtype=torch.float32)
+        return t / t.norm(dim=1, keepdim=True) * t.shape[1] ** 0.5
+
+    x, xv = rms1(train_c), rms1(val_c)
+    torch.manual_seed(seed)
+    layers = [torch.nn.Linear(x.shape[1], 1024), torch.nn.GELU(), torch.nn.Dropout(0.3)]
+    layers += [torch.nn.Linear(1024, 1024), torch.nn.GELU(), torch.nn.Dropout(0.3)]
+    net = torch.nn.Sequential(*layers, torch.nn.Linear(1024, CELLS))
+    opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=0.05)
+    for _ in range(epochs):
+        net.train()
+        for rows in torch.randperm(len(x)).split(512):
+            loss = torch.nn.functional.cross_entropy(net(x[rows]), label[rows], label_smoothing=0.1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+    with torch.inference_mode():
+        top = torch.cat([net(b).argmax(1) for b in xv.split(4096)]).numpy()
+    return np.stack((cell_lat[top], cell_lon[top]), 1).astype(np.float64)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/locdiff-dev-task"))
@@ -100,6 +135,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-fraction", type=float, default=0.02)
     parser.add_argument("--far-km", type=float, default=50.0)
+    parser.add_argument("--classifier-epochs", type=int, default=2)
     args = parser.parse_args()
     start = time.perf_counter()
     files = GeoCLIPFiles.installed()
@@ -155,6 +191,12 @@ def main() -> None:
         sample = rng.choice(len(tr), min(len(tr), 8000), replace=False)
         centre = densest_centre(tlat[sample], tlon[sample])
         results["unconditional (one point)"] = scores(np.tile(centre, (len(va), 1)), vlat, vlon)
+        if args.classifier_epochs > 0:
+            guess = cell_classifier(
+                noisy[tr], tlat, tlon, noisy[va], args.classifier_epochs, args.seed
+            )
+            np.save(args.out / f"{name}_classifier.npy", guess)
+            results["cell classifier (MLP)"] = scores(guess, vlat, vlon)
         for model, s in results.items():
             rows.append(
                 (

@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -110,6 +112,17 @@ def subset_votes(task: Path, held: str, val_items: int) -> dict[str, dict]:
     return votes
 
 
+def subset_classifier(task: Path, held: str, val_items: int) -> dict | None:
+    """The cell classifier's scores on the held-out rows the runs score (dev_task.py saves its
+    guesses), or None for a task made without it."""
+    path = task / f"{held}_classifier.npy"
+    if not path.exists():
+        return None
+    val = load_embeddings(task / f"{held}_val.npz")
+    rows = validation_subset(len(val.lat), val_items)
+    return scores(np.load(path)[rows], val.lat[rows], val.lon[rows])
+
+
 def best_vote(votes: dict) -> tuple[str, dict]:
     """The k-NN vote with the lowest median error."""
     name = min(votes, key=lambda k: votes[k]["median_km"])
@@ -136,6 +149,9 @@ def main() -> None:
         votes = subset_votes(args.task, held, args.val_items)
         for name, vote in votes.items():
             rows.append(_row(held, name, "-", vote))
+        classifier = subset_classifier(args.task, held, args.val_items)
+        if classifier is not None:
+            rows.append(_row(held, "cell classifier (MLP)", "-", classifier))
         specs = [(r, None) for r in recipes] + [(None, v) for v in args.variant]
         for recipe, variant in specs:
             for seed in seeds:

@@ -4,8 +4,15 @@ For every embedding the predictor draws ``K`` latents with the diffusion sampler
 DDPM 100 steps), decodes each with the mode-seeking SHDD decoder, and reports:
 
 - the paper's answer: the geographic centre of the ``K`` decoded points;
-- a best guess that survives multimodality: the centre of the densest cluster of samples (a
-  photo that could be Portugal or Chile must not land in the Atlantic);
+- a best guess that survives multimodality (a photo that could be Portugal or Chile must not
+  land in the Atlantic), by ``PredictorConfig.best_guess``: the mode of the network's own
+  posterior density (``mode``, the default: its one-step estimate from pure noise,
+  :func:`locdiff_core.diffusion.posterior_latent`, averaged over ``K`` noise draws and
+  decoded with the same decoder; ``K`` network evaluations, against ``K`` times the sampler's
+  steps for the samples), or the
+  centre of the densest cluster of samples (``cluster``). On held-out photos the mode is the
+  more accurate (docs/performance.md): 16 samples estimate a broad posterior's peak less
+  precisely than the posterior itself gives it;
 - ranked candidates (cluster centres with their share of samples), the radii around the best
   guess that hold 50% and 90% of the samples, the samples themselves, and on request the
   mixture of the samples' SHDD densities on a grid for display.
@@ -20,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 import torch
@@ -27,12 +35,23 @@ from torch import Tensor
 
 from locdiff_core import shdd
 from locdiff_core.checkpoint import CheckpointConfig, load_checkpoint
-from locdiff_core.diffusion import GaussianDiffusion, SamplerKind, make_sampler, sample
+from locdiff_core.diffusion import (
+    GaussianDiffusion,
+    SamplerKind,
+    make_sampler,
+    posterior_latent,
+    sample,
+)
 from locdiff_core.engines import Engine
 from locdiff_core.geo import EARTH_RADIUS_KM, angle_between, latlon_to_xyz, xyz_to_latlon
 from locdiff_core.nn import CSUNet
 
 _DECODE_CHUNK = 128  # decoded latents per call (bounds the decoder's grid memory)
+
+
+class BestGuess(Enum):
+    MODE = "mode"  # the mode of the network's posterior density (module docstring)
+    CLUSTER = "cluster"  # the centre of the densest cluster of samples
 
 
 @dataclass(frozen=True)
@@ -42,6 +61,7 @@ class PredictorConfig:
     num_steps: int | None = None  # default: all T steps for DDPM, 20 for DDIM
     eta: float = 0.0  # DDIM noise (0: deterministic)
     guidance_scale: float = 1.0  # classifier-free guidance (1: off)
+    best_guess: BestGuess = BestGuess.MODE
     cluster_radius_km: float = 250.0
     num_candidates: int = 3
     decode_radius_km: float | None = None  # default: shdd.default_radius_km(L)
@@ -71,8 +91,9 @@ class Candidate:
 class LocationPrediction:
     """One photo's answer, whichever engine gave it.
 
-    LocDiffusion: ``best`` is the centre of the densest cluster of samples, ``centre`` the
-    paper's answer (the centre of all samples), radii and shares count samples. GeoCLIP and
+    LocDiffusion: ``best`` is the mode of the network's posterior (or, asked for, the centre
+    of the densest cluster of samples), ``centre`` the paper's answer (the centre of all
+    samples), candidates are the clusters of samples, radii and shares count samples. GeoCLIP and
     the hybrid: ``best`` is the most probable gallery point of the cluster holding the most
     probability, ``centre`` the engine's paper answer (the top gallery point), radii and shares
     count probability; ``samples`` are the most probable gallery points (GeoCLIP) or
@@ -95,9 +116,15 @@ def _nearest_rank_radius(dist_km: np.ndarray, q: float) -> float:
 
 
 def summarize_samples(
-    lat_deg: Tensor, lon_deg: Tensor, cluster_radius_km: float, num_candidates: int
+    lat_deg: Tensor,
+    lon_deg: Tensor,
+    cluster_radius_km: float,
+    num_candidates: int,
+    best: tuple[float, float] | None = None,
 ) -> tuple[tuple[float, float], tuple[float, float], tuple[Candidate, ...], float, float]:
-    """Best guess, paper centre, candidates and 50/90% radii of ``K`` samples (degrees)."""
+    """Best guess, paper centre, candidates and 50/90% radii of ``K`` samples (degrees). The
+    best guess is the densest cluster's centre unless ``best`` is given; the radii are around
+    the best guess."""
     xyz = latlon_to_xyz(lat_deg.to(torch.float64), lon_deg.to(torch.float64))  # (K, 3)
     K = xyz.shape[0]
     c_lat, c_lon = xyz_to_latlon(xyz.mean(0))
@@ -115,7 +142,8 @@ def summarize_samples(
         m_lat, m_lon = xyz_to_latlon(xyz[members].mean(0))
         candidates.append(Candidate(float(m_lat), float(m_lon), float(members.sum()) / K))
         remaining &= ~members
-    best = (candidates[0].lat, candidates[0].lon)
+    if best is None:
+        best = (candidates[0].lat, candidates[0].lon)
     best_xyz = latlon_to_xyz(
         torch.tensor([best[0]], dtype=xyz.dtype), torch.tensor([best[1]], dtype=xyz.dtype)
     )
@@ -175,9 +203,11 @@ class Predictor:
         N, K = cond_all.shape[0], config.num_samples
         steps = config.steps_for(self.config.diffusion.num_steps)
         sampler = make_sampler(config.sampler, self.diffusion, eta=config.eta)
-        generator = None
+        generator = mode_generator = None
         if config.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(config.seed)
+            # The posterior's noise comes from its own stream, so the samples stay as they are.
+            mode_generator = torch.Generator(device=self.device).manual_seed(config.seed + 1)
         num_batches = math.ceil(N / config.batch_size)
         total = num_batches * steps
         for b, start in enumerate(range(0, N, config.batch_size)):
@@ -201,11 +231,15 @@ class Predictor:
             coeffs = self.diffusion.to_coeffs(latent).to(torch.float64)
             lat, lon = self._decode(coeffs, config.decode_radius_km)
             n = coeffs.shape[0] // K
+            modes = None
+            if config.best_guess is BestGuess.MODE:
+                modes = self._modes(cond, K, config, mode_generator)
             for i in range(n):
                 rows = slice(i * K, (i + 1) * K)
                 best, centre, cands, r50, r90 = summarize_samples(
-                    lat[rows], lon[rows], config.cluster_radius_km, config.num_candidates
-                )
+                    lat[rows], lon[rows], config.cluster_radius_km, config.num_candidates,
+                    best=None if modes is None else modes[i],
+                )  # fmt: skip
                 density = None
                 if density_size is not None:
                     grid = shdd.density_grid(coeffs[rows], *density_size)
@@ -216,6 +250,22 @@ class Predictor:
     def predict(self, embeddings, config: PredictorConfig = PredictorConfig(), **kwargs):
         """All predictions as a list (see :meth:`iter_predict`)."""
         return [p for _, p in self.iter_predict(embeddings, config, **kwargs)]
+
+    def _modes(
+        self, cond: Tensor, K: int, config: PredictorConfig, generator
+    ) -> list[tuple[float, float]]:
+        """The decoded modes of the network's posterior for ``cond [N * K, C]`` (each input
+        repeated ``K`` times): the coefficients averaged over the ``K`` noise draws (an input's
+        draws differ a little; their mean is steadier than any one of them)."""
+        latent = posterior_latent(
+            self.model, self.diffusion, cond, generator=generator,
+            guidance_scale=config.guidance_scale,
+        )  # fmt: skip
+        latent = latent.view(-1, K, latent.shape[-1]).mean(1)
+        lat, lon = self._decode(
+            self.diffusion.to_coeffs(latent).to(torch.float64), config.decode_radius_km
+        )
+        return [(float(a), float(b)) for a, b in zip(lat, lon, strict=True)]
 
     def _decode(self, coeffs: Tensor, radius_km: float | None) -> tuple[Tensor, Tensor]:
         lats, lons = [], []

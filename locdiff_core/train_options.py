@@ -22,9 +22,9 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     add("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     add(
         "--recipe",
-        choices=["default", "paper", "tuned"],
-        help="a named set of the settings below (default; paper: the paper's Appendix A.7; "
-        "tuned: the best measured on held-out photos); options given override it",
+        choices=["default", "paper"],
+        help="a named set of the settings below (default: the best measured on held-out "
+        "photos; paper: the paper's Appendix A.7); options given override it",
     )
     add("--val", type=Path, metavar="VAL", help="a separate validation dataset")
     add("--val-fraction", type=float, metavar="F", help="hold out this share of TRAIN instead")
@@ -47,9 +47,13 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     add("--seed", type=int, help="(0)")
     add("--device", help="cpu or cuda (cpu); under torchrun, cuda means cuda:LOCAL_RANK")
     add("--precision", choices=["bf16", "fp32"], help="network precision on CUDA (bf16)")
-    add("--lr", type=float, help="Adam learning rate (paper 1e-4)")
-    add("--lr-schedule", choices=["constant", "cosine"], help="(constant, the paper's)")
-    add("--warmup-steps", type=int, help="linear warm-up steps (0)")
+    add("--lr", type=float, help="Adam learning rate (3e-4; paper 1e-4)")
+    add(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        help="(cosine, to lr/10 at the last step; the paper's: constant)",
+    )
+    add("--warmup-steps", type=int, help="linear warm-up steps (100; paper 0)")
     add("--widths", help="CS-UNet widths before the bottleneck (1024,512,256)")
     add("--bottleneck", type=int, help="paper: 32 or 128 (128)")
     add("--dropout", type=float, help="(0.3)")
@@ -58,13 +62,13 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         choices=[0, 1],
         metavar="0|1",
-        help="1: the network rescales each condition to RMS 1 per value",
+        help="1: the network rescales each condition to RMS 1 per value (1; paper 0)",
     )
     add(
         "--ema-decay",
         type=float,
         metavar="D",
-        help="sample, validate and save an average of the weights (e.g. 0.999; 0: none)",
+        help="sample, validate and save an average of the weights (0.999; 0: none, the paper)",
     )
     add(
         "--cond-noise",

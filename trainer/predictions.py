@@ -3,7 +3,8 @@
 UTF-8, one header row, one row per input image, columns :data:`COLUMNS`:
 
 * ``id``: the image's id in the dataset predicted on;
-* ``best_lat, best_lon``: the best guess (centre of the densest cluster of samples);
+* ``best_lat, best_lon``: the best guess (``--best-guess``: the mode of the network's
+  posterior, or the centre of the densest cluster of samples);
 * ``centre_lat, centre_lon``: the paper's answer (geographic centre of the K decoded samples);
 * ``radius50_km, radius90_km``: radii around the best guess holding 50% and 90% of the samples;
 * ``candN_lat, candN_lon, candN_share`` for N = 1..3: the ranked candidate locations and their

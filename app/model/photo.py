@@ -39,11 +39,11 @@ class PhotoPrediction:
     arrays would make ``==`` ambiguous).
 
     ``engine`` made it (:class:`locdiff_core.engines.Engine`) with ``model``. LocDiffusion:
-    ``best`` is the centre of the densest cluster of samples, ``centre`` the centre of all
-    samples, shares and radii count samples. GeoCLIP and LocDiff-H: ``best`` is the most
-    probable place of the most probable cluster, ``centre`` the top gallery place, shares and
-    radii count probability; ``samples`` are the top places (GeoCLIP) or LocDiffusion's samples
-    (hybrid).
+    ``best`` is the mode of the network's posterior, ``centre`` the centre of all samples,
+    candidates the clusters of samples, shares and radii count samples. GeoCLIP and LocDiff-H:
+    ``best`` is the most probable place of the most probable cluster, ``centre`` the top
+    gallery place, shares and radii count probability; ``samples`` are the top places
+    (GeoCLIP) or LocDiffusion's samples (hybrid).
     """
 
     best: LatLon

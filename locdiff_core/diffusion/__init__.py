@@ -15,6 +15,7 @@ from locdiff_core.diffusion.samplers import (
     Sampler,
     SamplerKind,
     make_sampler,
+    posterior_latent,
     sample,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "ScheduleKind",
     "TrainingDraws",
     "make_sampler",
+    "posterior_latent",
     "sample",
 ]

@@ -99,3 +99,43 @@ def test_progress_cancel_and_bad_input(predictor):
     bad[3, 2] = np.nan
     with pytest.raises(ValueError, match="row 3"):
         predictor.predict(bad)
+
+
+def test_the_best_guess_is_the_mode_of_the_networks_posterior_or_the_densest_cluster(predictor):
+    from locdiff_core import shdd
+    from locdiff_core.predictor import BestGuess
+
+    emb = np.random.default_rng(2).normal(size=(5, 6)).astype(np.float32)
+    base = PredictorConfig(num_samples=6, num_steps=4, batch_size=2, seed=3)
+    modes = predictor.predict(emb, base)
+    cluster = predictor.predict(
+        emb, PredictorConfig(**{**base.__dict__, "best_guess": BestGuess.CLUSTER})
+    )
+    # The posterior draws its own noise: the samples are the same whichever guess is asked for.
+    for m, c in zip(modes, cluster, strict=True):
+        assert np.array_equal(m.samples, c.samples) and m.candidates == c.candidates
+        assert c.best == (c.candidates[0].lat, c.candidates[0].lon)
+    # The mode, recomputed here: x0 at t = T - 1 from the seed + 1 noise stream, averaged
+    # over the K draws, decoded.
+    assert any(m.best != c.best for m, c in zip(modes, cluster, strict=True))
+    diffusion, model = predictor.diffusion, predictor.model
+    g = torch.Generator().manual_seed(4)
+    for start in range(0, 5, 2):  # one noise draw per batch of the predictor
+        cond = torch.from_numpy(emb[start : start + 2])
+        rows = cond.repeat_interleave(6, 0)  # K = 6 noise draws per photo, averaged
+        x = torch.randn(len(rows), model.config.dim_latent, generator=g)
+        t = torch.full((len(rows),), 49)
+        with torch.no_grad():
+            x0, _ = diffusion.split_output(model(x, t, rows), x, t)
+        x0 = x0.view(len(cond), 6, -1).mean(1)
+        lat, lon, _ = shdd.decode(diffusion.to_coeffs(x0).double(), with_mass=False)
+        for i in range(len(cond)):
+            # Equal to a metre (the decoder refines iteratively).
+            assert modes[start + i].best == pytest.approx((float(lat[i]), float(lon[i])), abs=1e-5)
+    # The radii count the samples around the mode.
+    for m in modes:
+        d = great_circle_km(
+            torch.tensor(m.best[0]), torch.tensor(m.best[1]),
+            torch.from_numpy(m.samples[:, 0]), torch.from_numpy(m.samples[:, 1]),
+        ).sort().values  # fmt: skip
+        assert math.isclose(m.radius50_km, float(d[2]), rel_tol=1e-6)

@@ -21,7 +21,7 @@ def test_the_global_batch_splits_over_processes_and_micro_steps():
 
 
 def test_learning_rate_schedules():
-    const = dataclasses.replace(BASE, warmup_steps=10)
+    const = dataclasses.replace(BASE, warmup_steps=10, lr_schedule=LRSchedule.CONSTANT)
     assert learning_rate(const, 0, 100) == pytest.approx(1e-4)
     assert learning_rate(const, 9, 100) == learning_rate(const, 99, 100) == 1e-3
     cos = dataclasses.replace(const, lr_schedule=LRSchedule.COSINE)
@@ -36,7 +36,10 @@ def test_settings_round_trip_through_json():
         val=Path("v.npz"),
         widths=(64, 32),
         precision=Precision.FP32,
-        lr_schedule=LRSchedule.COSINE,
+        lr_schedule=LRSchedule.CONSTANT,
+        warmup_steps=7,
+        ema_decay=0.0,
+        cond_rms_norm=False,
         diffusion=DiffusionConfig(num_anchors=99),
     )
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
@@ -45,10 +48,11 @@ def test_settings_round_trip_through_json():
 
 
 def test_a_resume_may_change_how_a_run_proceeds_but_not_what_it_computes():
+    constant = dataclasses.replace(BASE, lr_schedule=LRSchedule.CONSTANT)
     harmless = dataclasses.replace(
-        BASE, device="cuda", accum_steps=4, max_steps=7, checkpoint_every=3, epochs=99
+        constant, device="cuda", accum_steps=4, max_steps=7, checkpoint_every=3, epochs=99
     )
-    assert resume_mismatches(BASE, harmless) == []
+    assert resume_mismatches(constant, harmless) == []
     changed = dataclasses.replace(BASE, degree=5, batch_size=64)
     problems = resume_mismatches(BASE, changed)
     assert len(problems) == 2 and problems[0].startswith("degree: 47 -> 5")
@@ -79,9 +83,10 @@ def test_recipes_set_what_they_name_and_the_command_line_offers_each():
     assert paper.ema_decay == 0 and not paper.cond_rms_norm and paper.diffusion.cond_noise == 0
     assert paper.diffusion.kl_estimator is KLEstimator.UNIFORM
     assert with_recipe(BASE, "default") == BASE
-    tuned = with_recipe(BASE, "tuned")
-    assert tuned.cond_rms_norm and tuned.ema_decay == 0.999 and tuned.lr == 3e-4
-    with pytest.raises(ValueError, match="the recipes are paper, default, tuned"):
+    default = TrainConfig(data=Path("d.npz"), out=Path("run"))  # the best measured recipe
+    assert default.cond_rms_norm and default.ema_decay == 0.999 and default.lr == 3e-4
+    assert default.lr_schedule is LRSchedule.COSINE and default.warmup_steps == 100
+    with pytest.raises(ValueError, match="the recipes are paper, default"):
         with_recipe(BASE, "fast")
     parser = argparse.ArgumentParser()
     add_train_options(parser)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -113,18 +114,25 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+class Reference(NamedTuple):
+    raw: dict[str, torch.Tensor]  # the network's parameters
+    saved: dict[str, torch.Tensor]  # the checkpoint's: the average of the weights (the default)
+
+
 @pytest.fixture(scope="module")
-def reference(data, tmp_path_factory) -> dict[str, torch.Tensor]:
+def reference(data, tmp_path_factory) -> Reference:
     """The parameters after ``STEPS`` steps of one uninterrupted single-process run."""
     run = tmp_path_factory.mktemp("reference") / "run"
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        assert main(_trainer(data, run, "--max-steps", str(STEPS))[2:]) == 0
+        assert main(_trainer(data, run, "--max-steps", str(STEPS), "--dump-rank-params")[2:]) == 0
     finally:
         torch.set_num_threads(before)
     assert _step_of(run) == STEPS
-    return _params(run / "checkpoint.safetensors")
+    raw, saved = _params(run / "params.rank0.safetensors"), _params(run / "checkpoint.safetensors")
+    assert _max_diff(raw, saved) > 1e-4  # the checkpoint holds the average, not the last weights
+    return Reference(raw, saved)
 
 
 @pytest.mark.slow
@@ -140,8 +148,9 @@ def test_two_nodes_match_one_process(data, reference, tmp_path):
     assert codes == [0, 0], (tmp_path / "node0.log").read_text()[-3000:]
     ranks = [_params(run / f"params.rank{r}.safetensors") for r in range(2)]
     assert _max_diff(ranks[0], ranks[1]) == 0.0  # DDP keeps the replicas identical
-    assert _max_diff(_params(run / "checkpoint.safetensors"), ranks[0]) == 0.0
-    assert _max_diff(ranks[0], reference) < 1e-5  # same global batch, same randomness
+    assert _max_diff(ranks[0], reference.raw) < 1e-5  # same global batch, same randomness
+    # Rank 0 alone keeps the average of the weights; it equals the one process's.
+    assert _max_diff(_params(run / "checkpoint.safetensors"), reference.saved) < 1e-5
     log = (run / "train.log").read_text()
     assert "2 process(es) (gloo)" in log and "global batch 32 = 2 x 1 x 16" in log
 
@@ -166,7 +175,7 @@ def test_stop_file_under_torchrun_then_resume_in_one_process(data, reference, tm
     # Resume with another world size (1) and no accumulation: the same global batches.
     assert main(["train", "--resume", str(run), "--max-steps", str(STEPS)]) == 0
     assert _step_of(run) == STEPS
-    assert _max_diff(_params(run / "checkpoint.safetensors"), reference) < 1e-5
+    assert _max_diff(_params(run / "checkpoint.safetensors"), reference.saved) < 1e-5
     assert f"resuming from step {stopped}" in (run / "train.log").read_text()
 
 
@@ -180,7 +189,7 @@ def test_a_killed_run_resumes_to_the_same_parameters(data, reference, tmp_path, 
     killed_at = _step_of(run)
     assert 5 <= killed_at < STEPS
     assert main(["train", "--resume", str(run), "--max-steps", str(STEPS)]) == 0
-    assert _max_diff(_params(run / "checkpoint.safetensors"), reference) == 0.0
+    assert _max_diff(_params(run / "checkpoint.safetensors"), reference.saved) == 0.0
     steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == STEPS  # lines past the save dropped
 

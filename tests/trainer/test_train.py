@@ -2,6 +2,7 @@
 of the location, a small model beats an unconditional one of the same size by a wide margin.
 And the command line trains, predicts and evaluates end to end."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -71,12 +72,21 @@ def test_train_predict_eval_from_the_command_line(tmp_path, capsys):
     assert [r["step"] for r in steps] == [2, 4, 6]
     assert all({"epoch", "loss", "lr", "samples_per_s"} <= r.keys() for r in steps)
     vals = [r["val"] for r in records if "val" in r]
-    assert len(vals) == 2 and "acc_750km" in vals[0]["best"]
+    assert len(vals) == 2 and all("acc_750km" in vals[0][k] for k in ("best", "centre", "cluster"))
     pred = tmp_path / "pred.csv"
     args = ["predict", "--checkpoint", str(run), "--data", str(tmp_path / "test.npz")]
     assert main([*args, "--out", str(pred), "--samples", "4", "--steps", "5"]) == 0
     rows = pred.read_text().splitlines()
     assert len(rows) == 21 and rows[1].startswith("img0,")
+    # --best-guess cluster: the same samples (the same candidates), the first cluster as best.
+    by_cluster = tmp_path / "cluster.csv"
+    extra = ["--samples", "4", "--steps", "5", "--best-guess", "cluster"]
+    assert main([*args, "--out", str(by_cluster), *extra]) == 0
+    mode_rows = list(csv.DictReader(pred.open()))
+    cluster_rows = list(csv.DictReader(by_cluster.open()))
+    for m, c in zip(mode_rows, cluster_rows, strict=True):
+        assert m["cand1_lat"] == c["cand1_lat"] == c["best_lat"] and m["cand1_lon"] == c["best_lon"]
+    assert any(m["best_lat"] != c["best_lat"] for m, c in zip(mode_rows, cluster_rows, strict=True))
     capsys.readouterr()
     assert main(["eval", "--pred", str(pred), "--data", str(tmp_path / "test.npz"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

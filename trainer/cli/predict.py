@@ -67,6 +67,13 @@ def add_engine_options(parser) -> None:
     add("--steps", type=int, help="sampler steps (default: ddpm all, ddim 20)")
     add("--sampler", default="ddim", choices=["ddpm", "ddim"])
     add("--guidance", type=float, default=1.0, help="classifier-free guidance")
+    add(
+        "--best-guess",
+        default="mode",
+        choices=["mode", "cluster"],
+        help="LocDiffusion's best guess: the mode of the network's posterior density (mode) "
+        "or the centre of the densest cluster of samples (cluster)",
+    )
     add("--seed", type=int, default=0)
     add("--hybrid-radius-km", type=float, default=200.0, help="LocDiff-H's radius (paper 200)")
 
@@ -76,9 +83,10 @@ def pipeline_config(args: argparse.Namespace):
     from locdiff_core.diffusion import SamplerKind
     from locdiff_core.engines import parse_engine
     from locdiff_core.pipeline import PipelineConfig
-    from locdiff_core.predictor import PredictorConfig
+    from locdiff_core.predictor import BestGuess, PredictorConfig
 
     locdiff = PredictorConfig(
+        best_guess=BestGuess(args.best_guess),
         num_samples=args.samples,
         sampler=SamplerKind(args.sampler),
         num_steps=args.steps,
