@@ -36,6 +36,8 @@ SESSION_FILE = "session.sqlite"
 
 DEVICES = ("auto", "cpu", "cuda")
 SAMPLERS = (SamplerKind.DDIM.value, SamplerKind.DDPM.value)  # the default first
+# locdiff_core.predictor.BestGuess's values (that module loads torch), the default first
+BEST_GUESSES = ("mode", "cluster")
 WRITE_METHODS = tuple(backend.value for backend in WriterBackend)
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
@@ -122,6 +124,7 @@ class Settings:
     num_steps: int = 0  # 0 = the sampler's default (DDIM 20, DDPM all T)
     decode_radius_km: float = 0.0  # 0 = the decoder's default for the model's degree
     cluster_radius_km: float = 250.0  # samples (or gallery places) this close form a candidate
+    best_guess: str = "mode"  # LocDiffusion: the posterior's mode or the densest cluster
     engine: str = "auto"  # auto (the best the model offers), geoclip, locdiff or hybrid
     hybrid_radius_km: float = 200.0  # LocDiff-H: GeoCLIP's places this close to a sample count
     density_map: bool = True  # compute each photo's probability map (costs extra time per photo)
@@ -144,6 +147,7 @@ class Settings:
         _non_negative("cluster_radius_km", self.cluster_radius_km, zero_means="not allowed")
         if self.cluster_radius_km == 0:
             raise ValueError("cluster_radius_km must be more than 0 km")
+        _choice("best_guess", self.best_guess, BEST_GUESSES)
         _choice("engine", self.engine, ENGINE_CHOICES)
         _non_negative("hybrid_radius_km", self.hybrid_radius_km, zero_means="not allowed")
         if self.hybrid_radius_km == 0:

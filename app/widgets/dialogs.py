@@ -34,10 +34,21 @@ from app.model.geotagging import TRACK_FILTER
 from app.model.model_info import ENGINE_CHOICES, engine_label
 from app.model.session import WriteItem
 from app.model.session_store import SESSION_FILTER
-from app.model.settings import DEVICES, MAP_PACK_FILTER, SAMPLERS, WRITE_METHODS, Settings
+from app.model.settings import (
+    BEST_GUESSES,
+    DEVICES,
+    MAP_PACK_FILTER,
+    SAMPLERS,
+    WRITE_METHODS,
+    Settings,
+)
 
 _SHOWN_FILES = 200  # the confirmation lists this many files by name, then a count
 ENGINE_TEXTS = {"auto": "Auto (the best the model offers)"}
+BEST_GUESS_TEXTS = {
+    "mode": "Mode of the model's posterior",
+    "cluster": "Centre of the densest cluster of samples",
+}
 
 
 def _buttons(dialog: QDialog) -> QDialogButtonBox:
@@ -95,6 +106,13 @@ class SettingsDialog(QDialog):
         self.steps = self._spin(0, 10_000, s.num_steps, zero="sampler's default")
         self.decode_radius = self._km(s.decode_radius_km, zero="model's default")
         self.cluster_radius = self._km(s.cluster_radius_km, minimum=1.0)
+        self.best_guess = QComboBox(self)
+        for value in BEST_GUESSES:
+            self.best_guess.addItem(BEST_GUESS_TEXTS[value], value)
+        self.best_guess.setCurrentIndex(self.best_guess.findData(s.best_guess))
+        self.best_guess.setToolTip(
+            "LocDiffusion's best guess; candidates are always clusters of samples"
+        )
         self.engine = QComboBox(self)
         for value in ENGINE_CHOICES:
             self.engine.addItem(ENGINE_TEXTS.get(value, engine_label(value)), value)
@@ -122,6 +140,7 @@ class SettingsDialog(QDialog):
             ("Sampler steps", self.steps),
             ("Decode radius", self.decode_radius),
             ("Candidate cluster radius", self.cluster_radius),
+            ("Best guess (LocDiffusion)", self.best_guess),
             ("Engine", self.engine),
             ("Hybrid radius (LocDiff-H)", self.hybrid_radius),
             ("Probability map", self.density),
@@ -174,6 +193,7 @@ class SettingsDialog(QDialog):
             "num_steps": self.steps.value(),
             "decode_radius_km": self.decode_radius.value(),
             "cluster_radius_km": self.cluster_radius.value(),
+            "best_guess": self.best_guess.currentData(),
             "engine": self.engine.currentData(),
             "hybrid_radius_km": self.hybrid_radius.value(),
             "density_map": self.density.isChecked(),

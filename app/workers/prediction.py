@@ -103,9 +103,10 @@ def _resolve_device(name: str) -> str:
 def predictor_config(settings: Settings):
     """The LocDiffusion :class:`~locdiff_core.predictor.PredictorConfig` of ``settings``."""
     from locdiff_core.diffusion import SamplerKind
-    from locdiff_core.predictor import PredictorConfig
+    from locdiff_core.predictor import BestGuess, PredictorConfig
 
     return PredictorConfig(
+        best_guess=BestGuess(settings.best_guess),
         num_samples=settings.num_samples,
         sampler=SamplerKind(settings.sampler),
         num_steps=settings.num_steps or None,

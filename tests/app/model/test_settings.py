@@ -18,6 +18,7 @@ def test_round_trip_keeps_every_field(tmp_path):
         num_steps=100,
         decode_radius_km=40.0,
         cluster_radius_km=300.0,
+        best_guess="cluster",
         engine="hybrid",
         hybrid_radius_km=150.0,
         tile_url="https://tiles.example/{z}/{x}/{y}.png",
@@ -90,6 +91,7 @@ def test_whole_numbers_are_accepted_for_km(tmp_path):
         ("write_backup", "yes", "true or false"),
         ("engine", "clip", "auto, geoclip, locdiff, hybrid"),
         ("hybrid_radius_km", 0.0, "more than 0"),
+        ("best_guess", "median", "mode, cluster"),
     ],
 )
 def test_invalid_values_say_what_to_fix(field, value, words):
@@ -115,3 +117,10 @@ def test_an_unknown_engine_falls_back_to_auto_and_says_so(tmp_path):
     settings, message = load_settings(tmp_path)
     assert settings.engine == "auto" and settings.hybrid_radius_km == 50.0
     assert "engine must be one of auto, geoclip, locdiff, hybrid" in message and "planet" in message
+
+
+def test_the_best_guess_choices_are_the_predictors():
+    from locdiff_core.predictor import BestGuess
+
+    assert tuple(g.value for g in BestGuess) == st.BEST_GUESSES
+    assert Settings().best_guess == BestGuess.MODE.value

@@ -20,6 +20,7 @@ def test_settings_dialog_round_trip(qtbot):
         sampler="ddpm",
         num_steps=50,
         decode_radius_km=30.0,
+        best_guess="cluster",
         engine="geoclip",
         hybrid_radius_km=120.0,
         density_map=False,

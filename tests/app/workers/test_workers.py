@@ -354,3 +354,12 @@ def test_a_task_says_a_system_error_plainly(qtbot, tmp_path):
     [message] = failed.args
     assert message == f"{folder / 'a.csv'}: file not found while using it"
     assert "Errno" not in message
+
+
+def test_the_settings_choose_locdiffusions_best_guess():
+    from app.workers.prediction import pipeline_config
+    from locdiff_core.predictor import BestGuess
+
+    assert pipeline_config(Settings()).locdiff.best_guess is BestGuess.MODE
+    cluster = pipeline_config(Settings(best_guess="cluster", cluster_radius_km=120.0)).locdiff
+    assert cluster.best_guess is BestGuess.CLUSTER and cluster.cluster_radius_km == 120.0
