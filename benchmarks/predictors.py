@@ -1,7 +1,7 @@
 """Prediction settings compared on trained runs: the same weights, different ways to guess.
 
     python benchmarks/predictors.py --task /tmp/locdiff-dev-task --held-out near \\
-        --run /tmp/locdiff-recipes/L23-near-tuned-seed0 [--run ...] \\
+        --run /tmp/locdiff-recipes/L23-near-default-seed0 [--run ...] \\
         [--draw K=16 --draw K=64 --draw K=16,sampler=ddpm ...] [--radius 100 250 500] \\
         [--val-items 512] [--json out.json]
 

@@ -9,13 +9,13 @@ DDPM 100 steps), decodes each with the mode-seeking SHDD decoder, and reports:
   posterior density (``mode``, the default: its one-step estimate from pure noise,
   :func:`locdiff_core.diffusion.posterior_latent`, averaged over ``K`` noise draws and
   decoded with the same decoder; ``K`` network evaluations, against ``K`` times the sampler's
-  steps for the samples), or the
-  centre of the densest cluster of samples (``cluster``). On held-out photos the mode is the
-  more accurate (docs/performance.md): 16 samples estimate a broad posterior's peak less
-  precisely than the posterior itself gives it;
+  steps for the samples), or the centre of the densest cluster of samples (``cluster``). On
+  held-out photos the mode is much the more accurate (docs/performance.md): the samples
+  spread wider than the posterior they come from, and drawing more of them does not help;
 - ranked candidates (cluster centres with their share of samples), the radii around the best
   guess that hold 50% and 90% of the samples, the samples themselves, and on request the
-  mixture of the samples' SHDD densities on a grid for display.
+  density for display on a grid: the posterior's (the density the best guess is the mode of)
+  with ``mode``, the mixture of the samples' SHDD densities with ``cluster``.
 
 Clusters are found greedily: the sample with the most others within ``cluster_radius_km``
 (ties: the smallest summed distance to them) seeds a cluster of those samples; they are removed
@@ -231,9 +231,9 @@ class Predictor:
             coeffs = self.diffusion.to_coeffs(latent).to(torch.float64)
             lat, lon = self._decode(coeffs, config.decode_radius_km)
             n = coeffs.shape[0] // K
-            modes = None
+            modes = posterior = None
             if config.best_guess is BestGuess.MODE:
-                modes = self._modes(cond, K, config, mode_generator)
+                modes, posterior = self._modes(cond, K, config, mode_generator)
             for i in range(n):
                 rows = slice(i * K, (i + 1) * K)
                 best, centre, cands, r50, r90 = summarize_samples(
@@ -241,7 +241,10 @@ class Predictor:
                     best=None if modes is None else modes[i],
                 )  # fmt: skip
                 density = None
-                if density_size is not None:
+                if density_size is not None and posterior is not None:
+                    grid = shdd.density_grid(posterior[i : i + 1], *density_size)
+                    density = grid[0].cpu().numpy()
+                elif density_size is not None:
                     grid = shdd.density_grid(coeffs[rows], *density_size)
                     density = grid.mean(0).cpu().numpy()
                 samples = torch.stack((lat[rows], lon[rows]), 1).numpy()
@@ -253,19 +256,19 @@ class Predictor:
 
     def _modes(
         self, cond: Tensor, K: int, config: PredictorConfig, generator
-    ) -> list[tuple[float, float]]:
+    ) -> tuple[list[tuple[float, float]], Tensor]:
         """The decoded modes of the network's posterior for ``cond [N * K, C]`` (each input
-        repeated ``K`` times): the coefficients averaged over the ``K`` noise draws (an input's
-        draws differ a little; their mean is steadier than any one of them)."""
+        repeated ``K`` times), and the posterior's coefficients ``[N, (L+1)^2]`` (float64):
+        averaged over the ``K`` noise draws (an input's draws differ a little; their mean is
+        steadier than any one of them)."""
         latent = posterior_latent(
             self.model, self.diffusion, cond, generator=generator,
             guidance_scale=config.guidance_scale,
         )  # fmt: skip
         latent = latent.view(-1, K, latent.shape[-1]).mean(1)
-        lat, lon = self._decode(
-            self.diffusion.to_coeffs(latent).to(torch.float64), config.decode_radius_km
-        )
-        return [(float(a), float(b)) for a, b in zip(lat, lon, strict=True)]
+        coeffs = self.diffusion.to_coeffs(latent).to(torch.float64)
+        lat, lon = self._decode(coeffs, config.decode_radius_km)
+        return [(float(a), float(b)) for a, b in zip(lat, lon, strict=True)], coeffs
 
     def _decode(self, coeffs: Tensor, radius_km: float | None) -> tuple[Tensor, Tensor]:
         lats, lons = [], []

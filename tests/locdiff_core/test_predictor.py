@@ -107,9 +107,11 @@ def test_the_best_guess_is_the_mode_of_the_networks_posterior_or_the_densest_clu
 
     emb = np.random.default_rng(2).normal(size=(5, 6)).astype(np.float32)
     base = PredictorConfig(num_samples=6, num_steps=4, batch_size=2, seed=3)
-    modes = predictor.predict(emb, base)
+    modes = predictor.predict(emb, base, density_size=(18, 36))
     cluster = predictor.predict(
-        emb, PredictorConfig(**{**base.__dict__, "best_guess": BestGuess.CLUSTER})
+        emb,
+        PredictorConfig(**{**base.__dict__, "best_guess": BestGuess.CLUSTER}),
+        density_size=(18, 36),
     )
     # The posterior draws its own noise: the samples are the same whichever guess is asked for.
     for m, c in zip(modes, cluster, strict=True):
@@ -128,10 +130,15 @@ def test_the_best_guess_is_the_mode_of_the_networks_posterior_or_the_densest_clu
         with torch.no_grad():
             x0, _ = diffusion.split_output(model(x, t, rows), x, t)
         x0 = x0.view(len(cond), 6, -1).mean(1)
-        lat, lon, _ = shdd.decode(diffusion.to_coeffs(x0).double(), with_mass=False)
+        coeffs = diffusion.to_coeffs(x0).double()
+        lat, lon, _ = shdd.decode(coeffs, with_mass=False)
+        posterior = shdd.density_grid(coeffs, 18, 36).numpy()
         for i in range(len(cond)):
             # Equal to a metre (the decoder refines iteratively).
             assert modes[start + i].best == pytest.approx((float(lat[i]), float(lon[i])), abs=1e-5)
+            # The map shows the density the guess is the mode of; with cluster, the samples'.
+            np.testing.assert_allclose(modes[start + i].density, posterior[i], rtol=1e-6)
+            assert not np.allclose(cluster[start + i].density, posterior[i], rtol=1e-3)
     # The radii count the samples around the mode.
     for m in modes:
         d = great_circle_km(
