@@ -231,9 +231,11 @@ class Predictor:
             coeffs = self.diffusion.to_coeffs(latent).to(torch.float64)
             lat, lon = self._decode(coeffs, config.decode_radius_km)
             n = coeffs.shape[0] // K
-            modes = posterior = None
+            modes = posterior_grids = None
             if config.best_guess is BestGuess.MODE:
                 modes, posterior = self._modes(cond, K, config, mode_generator)
+                if density_size is not None:  # one call for the batch
+                    posterior_grids = shdd.density_grid(posterior, *density_size).cpu().numpy()
             for i in range(n):
                 rows = slice(i * K, (i + 1) * K)
                 best, centre, cands, r50, r90 = summarize_samples(
@@ -241,9 +243,8 @@ class Predictor:
                     best=None if modes is None else modes[i],
                 )  # fmt: skip
                 density = None
-                if density_size is not None and posterior is not None:
-                    grid = shdd.density_grid(posterior[i : i + 1], *density_size)
-                    density = grid[0].cpu().numpy()
+                if posterior_grids is not None:
+                    density = posterior_grids[i]
                 elif density_size is not None:
                     grid = shdd.density_grid(coeffs[rows], *density_size)
                     density = grid.mean(0).cpu().numpy()

@@ -145,4 +145,4 @@ def test_the_best_guess_is_the_mode_of_the_networks_posterior_or_the_densest_clu
             torch.tensor(m.best[0]), torch.tensor(m.best[1]),
             torch.from_numpy(m.samples[:, 0]), torch.from_numpy(m.samples[:, 1]),
         ).sort().values  # fmt: skip
-        assert math.isclose(m.radius50_km, float(d[2]), rel_tol=1e-6)
+        assert abs(m.radius50_km - float(d[2])) < 1e-3  # a metre: two distance formulas
